@@ -1,0 +1,36 @@
+"""Builds a FastAPI app the house way: settings, auth, problem+json errors, request logging.
+
+The gateway and each function's standalone app are both made here, so a function can be split
+out into its own deployment without changing how it behaves.
+"""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI
+
+from functions._shared.auth.tokens import TokenVerifier
+from functions._shared.db.pool import database_lifespan
+from functions._shared.errors import install_error_handlers
+from functions._shared.middleware import RequestContextMiddleware
+from functions._shared.settings import Settings
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def database_only_lifespan(settings: Settings) -> Lifespan:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with database_lifespan(app, settings):
+            yield
+
+    return lifespan
+
+
+def build_app(*, title: str, settings: Settings, lifespan: Lifespan) -> FastAPI:
+    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.token_verifier = TokenVerifier(settings)
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    return app

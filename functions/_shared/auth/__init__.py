@@ -1,0 +1,24 @@
+"""Bearer-JWT authentication and role checks."""
+
+from functions._shared.auth.dependencies import (
+    AdminOrService,
+    AgentUser,
+    AnyPrincipal,
+    OptionalPrincipal,
+    SupervisorUser,
+    require_roles,
+)
+from functions._shared.auth.tokens import Principal, Role, TokenVerifier, mint_token
+
+__all__ = [
+    "AdminOrService",
+    "AgentUser",
+    "AnyPrincipal",
+    "OptionalPrincipal",
+    "Principal",
+    "Role",
+    "SupervisorUser",
+    "TokenVerifier",
+    "mint_token",
+    "require_roles",
+]

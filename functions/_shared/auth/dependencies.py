@@ -1,0 +1,56 @@
+"""FastAPI dependencies: who is calling, and may they."""
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from functions._shared.auth.tokens import Principal, Role, TokenVerifier
+from functions._shared.errors import NotAuthenticated, PermissionDenied
+
+# auto_error=False: a missing header must become our 401 problem, not FastAPI's own error.
+_bearer = HTTPBearer(auto_error=False, description="A JWT: Supabase Auth or minted by ccos.")
+
+
+def get_token_verifier(request: Request) -> TokenVerifier:
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return verifier
+
+
+async def get_optional_principal(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    verifier: Annotated[TokenVerifier, Depends(get_token_verifier)],
+) -> Principal | None:
+    if credentials is None:
+        return None
+    return await verifier.verify(credentials.credentials)
+
+
+async def get_principal(
+    principal: Annotated[Principal | None, Depends(get_optional_principal)],
+) -> Principal:
+    if principal is None:
+        raise NotAuthenticated("A bearer token is required.", code="missing_token")
+    return principal
+
+
+def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    allowed = frozenset(roles)
+
+    async def check_role(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if principal.role not in allowed:
+            raise PermissionDenied(
+                f"This requires one of the roles: {', '.join(sorted(allowed))}.",
+                code="wrong_role",
+            )
+        return principal
+
+    return check_role
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(get_optional_principal)]
+AnyPrincipal = Annotated[Principal, Depends(get_principal)]
+AgentUser = Annotated[Principal, Depends(require_roles(Role.AGENT, Role.SUPERVISOR, Role.ADMIN))]
+SupervisorUser = Annotated[Principal, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]
+AdminOrService = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.SERVICE))]

@@ -1,0 +1,111 @@
+"""The asyncpg pool, its lifespan, and the one place that owns transactions.
+
+Services receive a ``DbConnection`` and never commit: ``transaction()`` (or the ``Tx``
+dependency built on it) commits when the block ends and rolls back when it raises.
+"""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Annotated, TypeAlias
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+from fastapi import Depends, FastAPI, Request
+
+from functions._shared.db.embedded import embedded_database_url
+from functions._shared.errors import DependencyUnavailable
+from functions._shared.settings import Settings
+
+# asyncpg's classes are generic only in its stubs; FastAPI evaluates annotations at runtime.
+if TYPE_CHECKING:
+    DbConnection: TypeAlias = (
+        asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+    )
+    DbPool: TypeAlias = asyncpg.Pool[asyncpg.Record]
+else:
+    DbConnection = asyncpg.Connection | PoolConnectionProxy
+    DbPool = asyncpg.Pool
+
+
+async def _init_connection(connection: DbConnection) -> None:
+    for type_name in ("json", "jsonb"):
+        await connection.set_type_codec(
+            type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def resolve_database_url(settings: Settings) -> str:
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    return await embedded_database_url(settings.data_dir)
+
+
+async def create_pool(settings: Settings, dsn: str) -> DbPool:
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=settings.database_pool_min_size,
+        max_size=settings.database_pool_max_size,
+        timeout=settings.database_connect_timeout_seconds,
+        command_timeout=settings.database_command_timeout_seconds,
+        # 0 disables asyncpg's named prepared statements (Supavisor transaction mode).
+        statement_cache_size=100 if settings.database_prepared_statements else 0,
+        init=_init_connection,
+    )
+    assert pool is not None
+    return pool
+
+
+@asynccontextmanager
+async def database_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[DbPool]:
+    dsn = await resolve_database_url(settings)
+    pool = await create_pool(settings, dsn)
+    app.state.pool = pool
+    app.state.database_url = dsn
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def get_pool(request: Request) -> DbPool:
+    pool: DbPool | None = getattr(request.app.state, "pool", None)
+    if pool is None:
+        raise DependencyUnavailable("The database pool is not initialised.")
+    return pool
+
+
+@asynccontextmanager
+async def transaction(pool: DbPool) -> AsyncIterator[DbConnection]:
+    try:
+        connection = await pool.acquire()
+    except (OSError, asyncpg.PostgresConnectionError, TimeoutError) as error:
+        raise DependencyUnavailable("The database is unavailable.") from error
+    try:
+        async with connection.transaction():
+            yield connection
+    finally:
+        await pool.release(connection)
+
+
+async def _transaction_dependency(
+    pool: Annotated[DbPool, Depends(get_pool)],
+) -> AsyncIterator[DbConnection]:
+    async with transaction(pool) as connection:
+        yield connection
+
+
+# scope="function": commit before the response is sent, so a client never sees a success the
+# database has not made durable.
+Tx = Annotated[DbConnection, Depends(_transaction_dependency, scope="function")]
+Pool = Annotated[DbPool, Depends(get_pool)]
+
+
+async def check_database(pool: DbPool, *, timeout_seconds: float) -> None:
+    try:
+        await asyncio.wait_for(pool.fetchval("select 1"), timeout=timeout_seconds)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+        raise DependencyUnavailable(
+            f"The database did not answer: {type(error).__name__}."
+        ) from error

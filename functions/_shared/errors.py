@@ -1,0 +1,211 @@
+"""The one error family of the project and its rendering as RFC 9457 problem details.
+
+    CCOSError                       500 internal_error
+    ├── InvalidInput                422 invalid_input
+    ├── NotAuthenticated            401 not_authenticated
+    ├── PermissionDenied            403 forbidden
+    ├── NotFound                    404 not_found
+    ├── Conflict                    409 conflict
+    ├── PayloadTooLarge             413 payload_too_large
+    ├── RateLimited                 429 rate_limited (carries Retry-After)
+    └── DependencyUnavailable       503 dependency_unavailable
+
+Routes and services raise these; one set of handlers (``install_error_handlers``) renders
+them, FastAPI's validation errors, Starlette's HTTP errors and unexpected exceptions alike.
+"""
+
+from typing import Any, ClassVar
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:ccos:problem:"
+
+logger = structlog.get_logger(__name__)
+
+
+class CCOSError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = "Internal server error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: str | None = None,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.instance_code = code or self.code
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+
+class InvalidInput(CCOSError):
+    status = 422
+    code = "invalid_input"
+    title = "Invalid input"
+
+
+class NotAuthenticated(CCOSError):
+    status = 401
+    code = "not_authenticated"
+    title = "Not authenticated"
+
+    def __init__(self, detail: str, *, code: str | None = None) -> None:
+        # RFC 6750: a 401 tells the client which scheme to use.
+        super().__init__(detail, code=code, headers={"WWW-Authenticate": "Bearer"})
+
+
+class PermissionDenied(CCOSError):
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class NotFound(CCOSError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class Conflict(CCOSError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class PayloadTooLarge(CCOSError):
+    status = 413
+    code = "payload_too_large"
+    title = "Payload too large"
+
+
+class RateLimited(CCOSError):
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int, code: str | None = None) -> None:
+        super().__init__(
+            detail,
+            code=code,
+            extra={"retry_after_seconds": retry_after_seconds},
+            headers={"Retry-After": str(retry_after_seconds)},
+        )
+
+
+class DependencyUnavailable(CCOSError):
+    status = 503
+    code = "dependency_unavailable"
+    title = "Service unavailable"
+
+
+_STATUS_CODES: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "Bad request"),
+    401: ("not_authenticated", "Not authenticated"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not_found", "Not found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    406: ("not_acceptable", "Not acceptable"),
+    409: ("conflict", "Conflict"),
+    413: ("payload_too_large", "Payload too large"),
+    415: ("unsupported_media_type", "Unsupported media type"),
+    422: ("invalid_input", "Invalid input"),
+    429: ("rate_limited", "Too many requests"),
+    503: ("dependency_unavailable", "Service unavailable"),
+}
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"{PROBLEM_TYPE_PREFIX}{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": request.url.path,
+        "request_id": getattr(request.state, "request_id", None),
+    }
+    body.update(extra or {})
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_CONTENT_TYPE)
+
+
+async def _handle_ccos_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CCOSError)
+    if exc.status >= 500:
+        logger.error("request_failed", code=exc.instance_code, detail=exc.detail)
+    return problem_response(
+        request,
+        status=exc.status,
+        code=exc.instance_code,
+        title=exc.title,
+        detail=exc.detail,
+        extra=exc.extra,
+        headers=exc.headers,
+    )
+
+
+async def _handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # The offending input is left out on purpose: it may carry personal data.
+    errors = [
+        {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type")}
+        for error in exc.errors()
+    ]
+    return problem_response(
+        request,
+        status=422,
+        code="invalid_input",
+        title="Invalid input",
+        detail="The request does not match the expected schema.",
+        extra={"errors": errors},
+    )
+
+
+async def _handle_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code, title = _STATUS_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    return problem_response(
+        request,
+        status=exc.status_code,
+        code=code,
+        title=title,
+        detail=detail,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _handle_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled_exception", exc_type=type(exc).__name__)
+    return problem_response(
+        request,
+        status=500,
+        code="internal_error",
+        title="Internal server error",
+        detail="An unexpected error occurred. It has been logged.",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(CCOSError, _handle_ccos_error)
+    app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_error)
+    app.add_exception_handler(Exception, _handle_unexpected_error)

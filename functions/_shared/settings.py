@@ -1,0 +1,87 @@
+"""One settings class for every function and the gateway, validated at start-up.
+
+Two modes: ``embedded`` (the default: no configuration, a local Postgres in ``DATA_DIR``, a
+locally generated signing secret) and ``production`` (Supabase and friends, every secret
+required, nothing defaulted).
+"""
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AppMode(StrEnum):
+    EMBEDDED = "embedded"
+    PRODUCTION = "production"
+
+
+class MissingSettingError(ValueError):
+    """A setting that production mode requires is absent."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    app_mode: AppMode = AppMode.EMBEDDED
+
+    # Database
+    database_url: SecretStr | None = None
+    # Supavisor in transaction mode hands each transaction to another server connection, so
+    # named server-side prepared statements must be off there.
+    database_prepared_statements: bool = True
+    database_pool_min_size: int = Field(default=1, ge=0)
+    database_pool_max_size: int = Field(default=10, ge=1)
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    database_command_timeout_seconds: float = Field(default=30.0, gt=0)
+    readiness_timeout_seconds: float = Field(default=2.0, gt=0)
+    data_dir: Path = Path(".data")
+    migrations_dir: Path = Path("supabase/migrations")
+
+    # Auth
+    supabase_url: str | None = None
+    supabase_jwt_secret: SecretStr | None = None
+    jwt_audience: str = "authenticated"
+    jwt_issuer: str | None = None
+    jwt_leeway_seconds: int = Field(default=30, ge=0)
+    jwks_cache_seconds: int = Field(default=600, ge=0)
+    jwks_timeout_seconds: float = Field(default=5.0, gt=0)
+    token_ttl_seconds: int = Field(default=3600, gt=0)
+
+    # Server and logs
+    server_host: str = "127.0.0.1"
+    server_port: int = Field(default=8000, gt=0, lt=65536)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    @model_validator(mode="after")
+    def _production_requires_secrets(self) -> "Settings":
+        if self.app_mode is AppMode.PRODUCTION:
+            if self.database_url is None:
+                raise MissingSettingError("DATABASE_URL is required when APP_MODE=production")
+            if self.supabase_jwt_secret is None and self.supabase_url is None:
+                raise MissingSettingError(
+                    "SUPABASE_JWT_SECRET or SUPABASE_URL (for JWKS) is required "
+                    "when APP_MODE=production"
+                )
+        if self.database_pool_min_size > self.database_pool_max_size:
+            raise ValueError("DATABASE_POOL_MIN_SIZE must not exceed DATABASE_POOL_MAX_SIZE")
+        return self
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.app_mode is AppMode.EMBEDDED
+
+    @property
+    def jwks_url(self) -> str | None:
+        if self.supabase_url is None:
+            return None
+        return f"{self.supabase_url.rstrip('/')}/auth/v1/.well-known/jwks.json"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The gateway: one FastAPI app that mounts every function's router; the CLI."""

@@ -1,0 +1,74 @@
+"""``ccos``: serve the gateway, migrate the database, mint tokens."""
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from functions._shared.auth.tokens import Role, mint_token
+from functions._shared.db.migrations import MigrationError, migrate_database
+from functions._shared.logs import configure_logging
+from functions._shared.settings import get_settings
+
+cli = typer.Typer(help="Contact Center OS command line.", no_args_is_help=True)
+db_cli = typer.Typer(help="Database commands.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+console = Console(stderr=True)
+
+
+def _migrate() -> None:
+    settings = get_settings()
+    try:
+        report = asyncio.run(migrate_database(settings))
+    except MigrationError as error:
+        console.print(f"[red]migration refused:[/red] {error}")
+        raise typer.Exit(code=1) from error
+    console.print(
+        f"migrations: {len(report.applied)} applied, {len(report.adopted)} adopted from the "
+        f"Supabase CLI, {len(report.unchanged)} already applied"
+    )
+
+
+@db_cli.command("migrate")
+def db_migrate() -> None:
+    """Apply pending migrations from supabase/migrations."""
+    configure_logging(get_settings())
+    _migrate()
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+) -> None:
+    """Serve the gateway (migrating first in the embedded mode)."""
+    import uvicorn  # noqa: PLC0415  (kept out of the other commands' start-up)
+
+    settings = get_settings()
+    configure_logging(settings)
+    if settings.is_embedded:
+        _migrate()
+    uvicorn.run(
+        "gateway.app:app",
+        host=host or settings.server_host,
+        port=port or settings.server_port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@cli.command()
+def token(
+    role: Annotated[Role, typer.Option(help="Role carried by the token.")],
+    sub: Annotated[str | None, typer.Option(help="Subject (user id); random if omitted.")] = None,
+    ttl: Annotated[int | None, typer.Option(help="Lifetime in seconds.", min=1)] = None,
+) -> None:
+    """Print a signed token (HS256 with the local or configured secret)."""
+    typer.echo(mint_token(get_settings(), role=role, subject=sub, ttl_seconds=ttl))
+
+
+def main() -> None:
+    cli()
