@@ -1,6 +1,8 @@
 """``ccos``: serve the gateway, migrate the database, mint tokens."""
 
 import asyncio
+import signal
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -49,6 +51,9 @@ def serve(
     configure_logging(settings)
     if settings.is_embedded:
         _migrate()
+    # uvicorn re-raises SIGTERM after its graceful shutdown; the default action would kill the
+    # process before atexit stops the embedded Postgres. Exiting normally lets it run.
+    signal.signal(signal.SIGTERM, _exit_normally)
     uvicorn.run(
         "gateway.app:app",
         host=host or settings.server_host,
@@ -68,6 +73,10 @@ def token(
 ) -> None:
     """Print a signed token (HS256 with the local or configured secret)."""
     typer.echo(mint_token(get_settings(), role=role, subject=sub, ttl_seconds=ttl))
+
+
+def _exit_normally(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def main() -> None:

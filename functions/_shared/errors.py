@@ -134,6 +134,7 @@ def problem_response(
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
     body: dict[str, Any] = {
         "type": f"{PROBLEM_TYPE_PREFIX}{code}",
         "title": title,
@@ -141,10 +142,16 @@ def problem_response(
         "detail": detail,
         "code": code,
         "instance": request.url.path,
-        "request_id": getattr(request.state, "request_id", None),
+        "request_id": request_id,
     }
     body.update(extra or {})
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_CONTENT_TYPE)
+    response_headers = dict(headers or {})
+    if request_id:
+        # Set here too: a 500 is rendered outside the middleware that adds it to other responses.
+        response_headers["X-Request-ID"] = request_id
+    return JSONResponse(
+        body, status_code=status, headers=response_headers, media_type=PROBLEM_CONTENT_TYPE
+    )
 
 
 async def _handle_ccos_error(request: Request, exc: Exception) -> JSONResponse:

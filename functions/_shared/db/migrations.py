@@ -3,8 +3,8 @@
 Bookkeeping lives in ``ccos.schema_migrations`` (version, name, sha256). A version that the
 Supabase CLI already applied (``supabase db push`` records it in
 ``supabase_migrations.schema_migrations``) is adopted, not run again, so the CLI and
-``ccos db migrate`` can both be used on one database. A session advisory lock serialises
-concurrent runners (several machines releasing at once, parallel test workers).
+``ccos db migrate`` can both be used on one database. A transaction-scoped advisory lock
+serialises concurrent runners (several machines releasing at once, parallel test workers).
 """
 
 import hashlib
@@ -95,41 +95,41 @@ async def apply_migrations(
     connection: DbConnection, migrations: list[Migration]
 ) -> MigrationReport:
     report = MigrationReport()
-    await connection.execute("select pg_advisory_lock($1)", _LOCK_KEY)
-    try:
+    async with connection.transaction():
+        await connection.execute("select pg_advisory_xact_lock($1)", _LOCK_KEY)
         await connection.execute(_BOOKKEEPING_SQL)
-        recorded = {
-            row["version"]: row["checksum"]
-            for row in await connection.fetch(
-                "select version, checksum from ccos.schema_migrations"
+    for migration in migrations:
+        # One transaction per migration, holding a transaction-scoped lock: session locks are
+        # unsafe through Supavisor's transaction pooler (lock and unlock may reach different
+        # server connections), and re-reading the record under the lock lets concurrent runners
+        # each skip what another just applied.
+        async with connection.transaction():
+            await connection.execute("select pg_advisory_xact_lock($1)", _LOCK_KEY)
+            recorded_checksum = await connection.fetchval(
+                "select checksum from ccos.schema_migrations where version = $1",
+                migration.version,
             )
-        }
-        applied_by_cli = await _versions_applied_by_supabase_cli(connection)
-        for migration in migrations:
-            if migration.version in recorded:
-                if recorded[migration.version] != migration.checksum:
+            if recorded_checksum is not None:
+                if recorded_checksum != migration.checksum:
                     raise MigrationError(
                         f"Migration {migration.version}_{migration.name}.sql was changed after it "
                         "was applied; add a new migration instead of editing an applied one"
                     )
                 report.unchanged.append(migration.version)
                 continue
-            adopted = migration.version in applied_by_cli
-            async with connection.transaction():
-                if not adopted:
-                    await connection.execute(migration.sql)
-                await connection.execute(
-                    "insert into ccos.schema_migrations (version, name, checksum, adopted) "
-                    "values ($1, $2, $3, $4)",
-                    migration.version,
-                    migration.name,
-                    migration.checksum,
-                    adopted,
-                )
-            (report.adopted if adopted else report.applied).append(migration.version)
-            logger.info("migration_recorded", version=migration.version, adopted=adopted)
-    finally:
-        await connection.execute("select pg_advisory_unlock($1)", _LOCK_KEY)
+            adopted = migration.version in await _versions_applied_by_supabase_cli(connection)
+            if not adopted:
+                await connection.execute(migration.sql)
+            await connection.execute(
+                "insert into ccos.schema_migrations (version, name, checksum, adopted) "
+                "values ($1, $2, $3, $4)",
+                migration.version,
+                migration.name,
+                migration.checksum,
+                adopted,
+            )
+        (report.adopted if adopted else report.applied).append(migration.version)
+        logger.info("migration_recorded", version=migration.version, adopted=adopted)
     return report
 
 

@@ -1,0 +1,93 @@
+"""The `make run` path for real: `ccos serve` in its own process, embedded Postgres from
+scratch, migrations, then a token from `ccos token` accepted over HTTP."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+CCOS = str(Path(sys.executable).parent / "ccos")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def embedded_env(tmp_path: Path) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "SUPABASE_URL", "SUPABASE_JWT_SECRET"}
+    }
+    env.update(DATA_DIR=str(tmp_path / "data"), APP_MODE="embedded")
+    return env
+
+
+@pytest.fixture
+def server(embedded_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [CCOS, "serve", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env=embedded_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    yield f"http://127.0.0.1:{port}", process
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def wait_until_ready(base_url: str, process: subprocess.Popen[str], seconds: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        assert process.poll() is None, "ccos serve exited before it was ready"
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                return time.monotonic() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"/readyz not 200 within {seconds} s")
+
+
+def test_serve_from_an_empty_data_folder_becomes_ready_and_accepts_minted_tokens(
+    server: tuple[str, subprocess.Popen[str]], embedded_env: dict[str, str]
+) -> None:
+    base_url, process = server
+    wait_until_ready(base_url, process, seconds=90)
+    token = subprocess.run(
+        [CCOS, "token", "--role", "agent"],
+        cwd=REPO_ROOT,
+        env=embedded_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+    healthz = httpx.get(f"{base_url}/healthz", timeout=5)
+    me = httpx.get(f"{base_url}/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+
+    assert healthz.status_code == 200
+    assert me.status_code == 200
+    assert me.json()["role"] == "agent"
+
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert "Traceback" not in output
