@@ -1,0 +1,153 @@
+"""Writing events into the outbox, sequencing them, and reading them back.
+
+``emit`` runs inside the caller's transaction, so an event exists exactly when its change is
+committed. ``sequence_ready_events`` gives committed events their public, gap-free ``seq``.
+"""
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from functions._shared.db.pool import DbConnection
+from functions._shared.events.schemas import (
+    EVENT_PAYLOADS,
+    EventEnvelope,
+    EventType,
+    _Payload,
+    is_valid_topic,
+)
+
+NOTIFY_CHANNEL = "ccos_events"
+_SEQUENCER_LOCK_KEY = 7_206_915_312  # fixed: every process agrees on it
+_STREAM_ONLY_TYPES = frozenset({EventType.STREAM_RESET, EventType.STREAM_OVERFLOW})
+
+
+class InvalidEventError(ValueError):
+    """An event whose topic or payload does not match the published contract."""
+
+
+async def emit(tx: DbConnection, *, topic: str, type: EventType, data: _Payload) -> int:
+    """Record an event in the caller's transaction; returns its outbox row id (not its seq)."""
+    if not is_valid_topic(topic):
+        raise InvalidEventError(f"Unknown topic {topic!r}")
+    if type in _STREAM_ONLY_TYPES or not isinstance(data, EVENT_PAYLOADS[type]):
+        raise InvalidEventError(f"{type} does not carry {data.__class__.__name__}")
+    row_id: int = await tx.fetchval(
+        "insert into event_outbox (topic, type, data) values ($1, $2, $3) returning id",
+        topic,
+        type.value,
+        data.model_dump(mode="json"),
+    )
+    # Delivered at commit, and collapsed by Postgres to one per transaction.
+    await tx.execute("select pg_notify($1, '')", NOTIFY_CHANNEL)
+    return row_id
+
+
+async def sequence_ready_events(connection: DbConnection) -> int:
+    """Give ``seq`` to every committed, unsequenced event; returns how many.
+
+    Only one sequencer runs at a time (others return 0 at once). The horizon is the oldest
+    transaction still running: every event written by an older transaction is committed (or
+    rolled back and invisible), so nothing can later appear before what is sequenced now.
+    """
+    async with connection.transaction():
+        if not await connection.fetchval(
+            "select pg_try_advisory_xact_lock($1)", _SEQUENCER_LOCK_KEY
+        ):
+            return 0
+        horizon = await connection.fetchval("select pg_snapshot_xmin(pg_current_snapshot())")
+        count: int = await connection.fetchval(
+            """
+            with ready as (
+                select id, row_number() over (order by xid, id) as position
+                from event_outbox
+                where seq is null and xid < $1::xid8
+            ), reserved as (
+                update event_sequencer
+                set last_seq = last_seq + (select count(*) from ready)
+                returning last_seq - (select count(*) from ready) as base
+            ), numbered as (
+                update event_outbox o
+                set seq = reserved.base + ready.position, sequenced_at = clock_timestamp()
+                from ready, reserved
+                where o.id = ready.id
+                returning 1
+            )
+            select count(*) from numbered
+            """,
+            horizon,
+        )
+        if count:
+            await connection.execute("select pg_notify($1, 'sequenced')", NOTIFY_CHANNEL)
+        return count
+
+
+def envelope_from_row(row: asyncpg.Record) -> EventEnvelope:
+    return EventEnvelope(
+        id=row["seq"],
+        type=EventType(row["type"]),
+        topic=row["topic"],
+        occurred_at=row["occurred_at"],
+        data=row["data"],
+    )
+
+
+_ENVELOPE_COLUMNS = "seq, type, topic, occurred_at, data"
+
+
+async def events_after(
+    connection: DbConnection, *, after_seq: int, limit: int
+) -> list[EventEnvelope]:
+    rows = await connection.fetch(
+        f"select {_ENVELOPE_COLUMNS} from event_outbox where seq > $1 order by seq limit $2",
+        after_seq,
+        limit,
+    )
+    return [envelope_from_row(row) for row in rows]
+
+
+async def topic_events_after(
+    connection: DbConnection, *, topic: str, after_seq: int, until_seq: int, limit: int
+) -> list[EventEnvelope]:
+    rows = await connection.fetch(
+        f"select {_ENVELOPE_COLUMNS} from event_outbox "
+        "where topic = $1 and seq > $2 and seq <= $3 order by seq limit $4",
+        topic,
+        after_seq,
+        until_seq,
+        limit,
+    )
+    return [envelope_from_row(row) for row in rows]
+
+
+async def last_sequenced(connection: DbConnection) -> int:
+    value: int = await connection.fetchval("select last_seq from event_sequencer")
+    return value
+
+
+async def oldest_retained_seq(connection: DbConnection) -> int | None:
+    value: int | None = await connection.fetchval(
+        "select min(seq) from event_outbox where seq is not null"
+    )
+    return value
+
+
+async def delete_events_before(
+    connection: DbConnection, *, cutoff: datetime, require_published: bool
+) -> int:
+    """Outbox retention: drop sequenced events older than ``cutoff``.
+
+    With Supabase delivery on, an event not yet published is kept whatever its age, so a long
+    Realtime outage delays events but never loses them.
+    """
+    published_clause = "and published_at is not null" if require_published else ""
+    result: str = await connection.execute(
+        f"delete from event_outbox where occurred_at < $1 and seq is not null {published_clause}",
+        cutoff,
+    )
+    return int(result.rsplit(maxsplit=1)[-1])
+
+
+def payload_dict(envelope: EventEnvelope) -> dict[str, Any]:
+    return envelope.model_dump(mode="json")
