@@ -1,23 +1,55 @@
 """The production app: every function's router under its prefix, one lifespan for all."""
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
 from fastapi import FastAPI
 from mangum import Mangum
 
-from functions._shared.app import build_app, database_only_lifespan
+from functions._shared.app import build_app
+from functions._shared.db.pool import database_lifespan
+from functions._shared.events.hub import EventHub
+from functions._shared.events.relay import EventRelay
 from functions._shared.logs import configure_logging
 from functions._shared.settings import Settings, get_settings
-from gateway import health, me
+from gateway import events, health, me
+
+
+def gateway_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with database_lifespan(app, settings) as pool:
+            hub = EventHub(
+                queue_size=settings.events_subscriber_queue_size,
+                max_streams=settings.events_max_streams,
+            )
+            listen_dsn = (
+                settings.database_direct_url.get_secret_value()
+                if settings.database_direct_url is not None
+                else app.state.database_url
+            )
+            relay = EventRelay(
+                pool=pool, listen_dsn=listen_dsn, hub=hub, poll_seconds=settings.events_poll_seconds
+            )
+            app.state.event_hub = hub
+            await relay.start()
+            try:
+                yield
+            finally:
+                await relay.stop()
+
+    return lifespan
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
-
     app = build_app(
-        title="Contact Center OS", settings=settings, lifespan=database_only_lifespan(settings)
+        title="Contact Center OS", settings=settings, lifespan=gateway_lifespan(settings)
     )
     app.include_router(health.router)
     app.include_router(me.router)
+    app.include_router(events.router)
     return app
 
 

@@ -45,7 +45,11 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
 ) -> None:
     """Serve the gateway (migrating first in the embedded mode)."""
-    import uvicorn  # noqa: PLC0415  (kept out of the other commands' start-up)
+    # Kept out of the other commands' start-up.
+    import uvicorn  # noqa: PLC0415
+
+    from gateway.app import app  # noqa: PLC0415
+    from gateway.server import GatewayServer  # noqa: PLC0415
 
     settings = get_settings()
     configure_logging(settings)
@@ -54,8 +58,8 @@ def serve(
     # uvicorn re-raises SIGTERM after its graceful shutdown; the default action would kill the
     # process before atexit stops the embedded Postgres. Exiting normally lets it run.
     signal.signal(signal.SIGTERM, _exit_normally)
-    uvicorn.run(
-        "gateway.app:app",
+    config = uvicorn.Config(
+        app,
         host=host or settings.server_host,
         port=port or settings.server_port,
         log_config=None,
@@ -63,6 +67,7 @@ def serve(
         proxy_headers=True,
         timeout_graceful_shutdown=10,
     )
+    GatewayServer(config, app=app).run()
 
 
 @cli.command()

@@ -6,7 +6,9 @@ it. Only what lies across the network in production (OpenAI, Supabase HTTP) is f
 """
 
 import asyncio
+import contextlib
 import os
+import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -17,12 +19,14 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 
 from functions._shared.auth.tokens import Role, mint_token
 from functions._shared.db.embedded import embedded_server, with_database
 from functions._shared.db.migrations import apply_migrations, discover_migrations
 from functions._shared.settings import Settings, get_settings
+from gateway.server import GatewayServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = REPO_ROOT / "supabase" / "migrations"
@@ -155,3 +159,31 @@ def token_for(settings: Settings) -> Callable[..., str]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def serve_over_loopback(app: FastAPI) -> AsyncIterator[str]:
+    """Run ``app`` under a real uvicorn server on a loopback port; yields its base URL."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=free_port(), log_config=None, access_log=False, lifespan="on"
+    )
+    server = GatewayServer(config, app=app)
+    # Ctrl-C must still stop pytest, not just this server.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        await task

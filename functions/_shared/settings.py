@@ -51,6 +51,25 @@ class Settings(BaseSettings):
     jwks_timeout_seconds: float = Field(default=5.0, gt=0)
     token_ttl_seconds: int = Field(default=3600, gt=0)
 
+    # Realtime events
+    # LISTEN needs a session: Supavisor's transaction pooler cannot carry it. Supabase: the
+    # direct connection or the session pooler (port 5432). Unset: DATABASE_URL.
+    database_direct_url: SecretStr | None = None
+    events_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    events_poll_seconds: float = Field(default=1.0, gt=0)
+    events_subscriber_queue_size: int = Field(default=1000, ge=1)
+    events_send_timeout_seconds: float = Field(default=10.0, gt=0)
+    events_replay_limit: int = Field(default=10_000, ge=1)
+    events_retention_hours: float = Field(default=72.0, gt=0)
+    events_max_streams: int = Field(default=5000, ge=1)
+    supabase_service_role_key: SecretStr | None = None
+    realtime_private_channels: bool = True
+    realtime_publish_batch_size: int = Field(default=100, ge=1, le=1000)
+    realtime_publish_interval_seconds: float = Field(default=1.0, gt=0)
+    realtime_publish_timeout_seconds: float = Field(default=5.0, gt=0)
+    realtime_publish_max_attempts: int = Field(default=5, ge=1)
+    realtime_publish_max_backoff_seconds: float = Field(default=60.0, gt=0)
+
     # Server and logs
     server_host: str = "127.0.0.1"
     server_port: int = Field(default=8000, gt=0, lt=65536)
@@ -74,6 +93,12 @@ class Settings(BaseSettings):
     @property
     def is_embedded(self) -> bool:
         return self.app_mode is AppMode.EMBEDDED
+
+    @property
+    def realtime_broadcast_url(self) -> str | None:
+        if self.supabase_url is None or self.supabase_service_role_key is None:
+            return None
+        return f"{self.supabase_url.rstrip('/')}/realtime/v1/api/broadcast"
 
     @property
     def jwks_url(self) -> str | None:

@@ -4,14 +4,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from pydantic import SecretStr
 
 from functions._shared.db.embedded import embedded_server
+from functions._shared.db.migrations import apply_migrations, discover_migrations
 from functions._shared.settings import Settings
 from gateway.app import create_app
-from tests.conftest import running_client
+from tests.conftest import MIGRATIONS_DIR, running_client
 
 
 async def test_healthz_is_200(client: httpx.AsyncClient) -> None:
@@ -62,6 +64,9 @@ async def test_readyz_is_503_while_the_database_is_down_and_recovers_without_res
             "readiness_timeout_seconds": 1.0,
         }
     )
+    connection = await asyncpg.connect(own_server.get_uri())
+    await apply_migrations(connection, discover_migrations(MIGRATIONS_DIR))
+    await connection.close()
     async with running_client(create_app(own_settings)) as client:
         assert (await client.get("/readyz")).status_code == 200
 

@@ -5,6 +5,7 @@ from functions._shared.auth.dependencies import (
     AgentUser,
     AnyPrincipal,
     OptionalPrincipal,
+    StreamPrincipal,
     SupervisorUser,
     require_roles,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "OptionalPrincipal",
     "Principal",
     "Role",
+    "StreamPrincipal",
     "SupervisorUser",
     "TokenVerifier",
     "mint_token",

@@ -3,7 +3,7 @@
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from functions._shared.auth.tokens import Principal, Role, TokenVerifier
@@ -35,6 +35,23 @@ async def get_principal(
     return principal
 
 
+async def get_stream_principal(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    verifier: Annotated[TokenVerifier, Depends(get_token_verifier)],
+    access_token: Annotated[
+        str | None,
+        Query(
+            description="For browsers' EventSource, which cannot send headers. "
+            "Prefer the Authorization header: URLs end up in proxy logs."
+        ),
+    ] = None,
+) -> Principal:
+    token = credentials.credentials if credentials is not None else access_token
+    if not token:
+        raise NotAuthenticated("A bearer token is required.", code="missing_token")
+    return await verifier.verify(token)
+
+
 def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     allowed = frozenset(roles)
 
@@ -51,6 +68,7 @@ def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
 
 OptionalPrincipal = Annotated[Principal | None, Depends(get_optional_principal)]
 AnyPrincipal = Annotated[Principal, Depends(get_principal)]
+StreamPrincipal = Annotated[Principal, Depends(get_stream_principal)]
 AgentUser = Annotated[Principal, Depends(require_roles(Role.AGENT, Role.SUPERVISOR, Role.ADMIN))]
 SupervisorUser = Annotated[Principal, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]
 AdminOrService = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.SERVICE))]

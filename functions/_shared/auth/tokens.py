@@ -38,11 +38,24 @@ class Role(StrEnum):
     SERVICE = "service"
 
 
+STAFF_ROLES = frozenset({Role.AGENT, Role.SUPERVISOR, Role.ADMIN})
+
+
 @dataclass(frozen=True)
 class Principal:
     subject: str
     role: Role | None
     claims: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def conversation_id(self) -> str | None:
+        """The one conversation a customer token is scoped to."""
+        value = self.claims.get("conversation_id")
+        return value if isinstance(value, str) else None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
 
 
 def role_from_claims(claims: dict[str, Any]) -> Role | None:

@@ -29,7 +29,7 @@ else:
     DbPool = asyncpg.Pool
 
 
-async def _init_connection(connection: DbConnection) -> None:
+async def init_connection(connection: DbConnection) -> None:
     for type_name in ("json", "jsonb"):
         await connection.set_type_codec(
             type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
@@ -51,7 +51,7 @@ async def create_pool(settings: Settings, dsn: str) -> DbPool:
         command_timeout=settings.database_command_timeout_seconds,
         # 0 disables asyncpg's named prepared statements (Supavisor transaction mode).
         statement_cache_size=100 if settings.database_prepared_statements else 0,
-        init=_init_connection,
+        init=init_connection,
     )
     assert pool is not None
     return pool

@@ -1,0 +1,116 @@
+"""The per-process relay: LISTEN for new events, sequence them, fan them out to the hub.
+
+LISTEN runs on a dedicated direct connection (Supavisor's transaction pooler cannot carry it);
+sequencing and reads go through the pool. A poll every ``EVENTS_POLL_SECONDS`` covers a lost
+notification or a dropped listener connection, which is re-opened with backoff.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import asyncpg
+import structlog
+
+from functions._shared.db.pool import DbPool
+from functions._shared.events.hub import EventHub
+from functions._shared.events.outbox import (
+    NOTIFY_CHANNEL,
+    events_after,
+    last_sequenced,
+    sequence_ready_events,
+)
+
+logger = structlog.get_logger(__name__)
+
+FETCH_BATCH = 1000
+MAX_RECONNECT_DELAY_SECONDS = 30.0
+
+
+class EventRelay:
+    def __init__(
+        self,
+        *,
+        pool: DbPool,
+        listen_dsn: str,
+        hub: EventHub,
+        poll_seconds: float,
+        on_sequenced: Callable[[], None] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.listen_dsn = listen_dsn
+        self.hub = hub
+        self.poll_seconds = poll_seconds
+        self.on_sequenced = on_sequenced
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        async with self.pool.acquire() as connection:
+            self.hub.last_seq = await last_sequenced(connection)
+        await self._connect_listener()
+        self._task = asyncio.create_task(self._run(), name="event-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._close_listener()
+        self.hub.close_all()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _connect_listener(self) -> bool:
+        try:
+            self._listener = await asyncpg.connect(self.listen_dsn, statement_cache_size=0)
+            await self._listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+            logger.warning("event_listener_unavailable", error=type(error).__name__)
+            self._listener = None
+            return False
+        return True
+
+    async def _close_listener(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close(timeout=2)
+            self._listener = None
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            self._wake.clear()
+            try:
+                if self._listener is None or self._listener.is_closed():
+                    await self._close_listener()
+                    await self._connect_listener()
+                await self.relay_once()
+                failures = 0
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+                failures += 1
+                delay = min(MAX_RECONNECT_DELAY_SECONDS, self.poll_seconds * 2**failures)
+                logger.warning("event_relay_failed", error=type(error).__name__, retry_in=delay)
+                await asyncio.sleep(delay)
+
+    async def relay_once(self) -> int:
+        """Sequence what is ready and fan out everything past the hub's last seq."""
+        delivered = 0
+        async with self.pool.acquire() as connection:
+            if await sequence_ready_events(connection) and self.on_sequenced is not None:
+                self.on_sequenced()
+            while True:
+                events = await events_after(
+                    connection, after_seq=self.hub.last_seq, limit=FETCH_BATCH
+                )
+                if not events:
+                    return delivered
+                self.hub.publish(events)
+                delivered += len(events)
