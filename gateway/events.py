@@ -8,9 +8,9 @@ from functions._shared.auth import StreamPrincipal
 from functions._shared.auth.tokens import Principal
 from functions._shared.errors import NotFound, PermissionDenied
 from functions._shared.events.hub import EventHub
+from functions._shared.events.outbox import EventFrame
 from functions._shared.events.schemas import (
     CONVERSATION_TOPIC_PREFIX,
-    EventEnvelope,
     is_valid_topic,
 )
 from functions._shared.events.stream import EventStreamResponse, replay_events
@@ -52,7 +52,7 @@ async def stream_events(
     settings = request.app.state.settings
     hub: EventHub = request.app.state.event_hub
     subscription = hub.subscribe(topic)
-    replay: list[EventEnvelope] = []
+    replay: list[EventFrame] = []
     preamble: bytes | None = None
     try:
         if last_event_id is not None:

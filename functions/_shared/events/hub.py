@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from functions._shared.errors import RateLimited
-from functions._shared.events.schemas import EventEnvelope
+from functions._shared.events.outbox import EventFrame
 
 
 class StreamEnd(Enum):
@@ -19,7 +19,7 @@ class StreamEnd(Enum):
     SHUTDOWN = "shutdown"
 
 
-StreamItem = EventEnvelope | StreamEnd
+StreamItem = EventFrame | StreamEnd
 
 
 @dataclass(eq=False)
@@ -68,14 +68,14 @@ class EventHub:
             if not topic_subscriptions:
                 del self._subscriptions[subscription.topic]
 
-    def publish(self, events: list[EventEnvelope]) -> None:
-        for event in events:
-            for subscription in list(self._subscriptions.get(event.topic, ())):
+    def publish(self, frames: list[EventFrame]) -> None:
+        for frame in frames:
+            for subscription in list(self._subscriptions.get(frame.topic, ())):
                 if subscription.queue.qsize() >= self.queue_size:
                     self._end(subscription, StreamEnd.OVERFLOW)
                 else:
-                    subscription.queue.put_nowait(event)
-            self.last_seq = max(self.last_seq, event.id)
+                    subscription.queue.put_nowait(frame)
+            self.last_seq = max(self.last_seq, frame.seq)
 
     def close_all(self) -> None:
         for topic_subscriptions in list(self._subscriptions.values()):

@@ -4,6 +4,7 @@
 committed. ``sequence_ready_events`` gives committed events their public, gap-free ``seq``.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,14 +34,17 @@ async def emit(tx: DbConnection, *, topic: str, type: EventType, data: _Payload)
         raise InvalidEventError(f"Unknown topic {topic!r}")
     if type in _STREAM_ONLY_TYPES or not isinstance(data, EVENT_PAYLOADS[type]):
         raise InvalidEventError(f"{type} does not carry {data.__class__.__name__}")
+    # One round trip: the notification is delivered at commit, and Postgres collapses
+    # identical ones within a transaction.
     row_id: int = await tx.fetchval(
-        "insert into event_outbox (topic, type, data) values ($1, $2, $3) returning id",
+        "with inserted as ("
+        " insert into event_outbox (topic, type, data) values ($1, $2, $3) returning id"
+        ") select id from inserted, pg_notify($4, '')",
         topic,
         type.value,
         data.model_dump(mode="json"),
+        NOTIFY_CHANNEL,
     )
-    # Delivered at commit, and collapsed by Postgres to one per transaction.
-    await tx.execute("select pg_notify($1, '')", NOTIFY_CHANNEL)
     return row_id
 
 
@@ -93,32 +97,49 @@ def envelope_from_row(row: asyncpg.Record) -> EventEnvelope:
     )
 
 
-_ENVELOPE_COLUMNS = "seq, type, topic, occurred_at, data"
+@dataclass(frozen=True, slots=True)
+class EventFrame:
+    """A sequenced event, rendered once as an SSE frame and shared by every stream."""
+
+    seq: int
+    topic: str
+    sse: bytes
 
 
-async def events_after(
-    connection: DbConnection, *, after_seq: int, limit: int
-) -> list[EventEnvelope]:
+# Postgres renders the envelope, so the relay's process never parses and re-serialises payloads.
+_FRAME_COLUMNS = (
+    "seq, topic, type, jsonb_build_object('id', seq, 'type', type, 'topic', topic, "
+    "'occurred_at', occurred_at, 'data', data)::text as envelope"
+)
+
+
+def frame_from_row(row: asyncpg.Record) -> EventFrame:
+    # jsonb's text form never holds a raw newline, so the envelope is one valid data line.
+    sse = f"id: {row['seq']}\nevent: {row['type']}\ndata: {row['envelope']}\n\n".encode()
+    return EventFrame(seq=row["seq"], topic=row["topic"], sse=sse)
+
+
+async def frames_after(connection: DbConnection, *, after_seq: int, limit: int) -> list[EventFrame]:
     rows = await connection.fetch(
-        f"select {_ENVELOPE_COLUMNS} from event_outbox where seq > $1 order by seq limit $2",
+        f"select {_FRAME_COLUMNS} from event_outbox where seq > $1 order by seq limit $2",
         after_seq,
         limit,
     )
-    return [envelope_from_row(row) for row in rows]
+    return [frame_from_row(row) for row in rows]
 
 
-async def topic_events_after(
+async def topic_frames_after(
     connection: DbConnection, *, topic: str, after_seq: int, until_seq: int, limit: int
-) -> list[EventEnvelope]:
+) -> list[EventFrame]:
     rows = await connection.fetch(
-        f"select {_ENVELOPE_COLUMNS} from event_outbox "
+        f"select {_FRAME_COLUMNS} from event_outbox "
         "where topic = $1 and seq > $2 and seq <= $3 order by seq limit $4",
         topic,
         after_seq,
         until_seq,
         limit,
     )
-    return [envelope_from_row(row) for row in rows]
+    return [frame_from_row(row) for row in rows]
 
 
 async def last_sequenced(connection: DbConnection) -> int:

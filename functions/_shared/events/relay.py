@@ -16,7 +16,7 @@ from functions._shared.db.pool import DbPool
 from functions._shared.events.hub import EventHub
 from functions._shared.events.outbox import (
     NOTIFY_CHANNEL,
-    events_after,
+    frames_after,
     last_sequenced,
     sequence_ready_events,
 )
@@ -107,10 +107,10 @@ class EventRelay:
             if await sequence_ready_events(connection) and self.on_sequenced is not None:
                 self.on_sequenced()
             while True:
-                events = await events_after(
+                frames = await frames_after(
                     connection, after_seq=self.hub.last_seq, limit=FETCH_BATCH
                 )
-                if not events:
+                if not frames:
                     return delivered
-                self.hub.publish(events)
-                delivered += len(events)
+                self.hub.publish(frames)
+                delivered += len(frames)

@@ -15,9 +15,8 @@ from starlette.types import Receive, Scope, Send
 
 from functions._shared.db.pool import DbPool
 from functions._shared.events.hub import EventHub, StreamEnd, Subscription
-from functions._shared.events.outbox import oldest_retained_seq, topic_events_after
+from functions._shared.events.outbox import EventFrame, oldest_retained_seq, topic_frames_after
 from functions._shared.events.schemas import (
-    EventEnvelope,
     EventType,
     StreamOverflow,
     StreamReset,
@@ -37,11 +36,6 @@ class ClientTooSlowError(Exception):
     """The client did not take a write within the send deadline."""
 
 
-def format_event(envelope: EventEnvelope) -> bytes:
-    data = json.dumps(envelope.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
-    return f"id: {envelope.id}\nevent: {envelope.type.value}\ndata: {data}\n\n".encode()
-
-
 def _control_event(event_type: EventType, payload: StreamReset | StreamOverflow) -> bytes:
     data = json.dumps(
         {"type": event_type.value, "data": payload.model_dump(mode="json")}, ensure_ascii=False
@@ -52,7 +46,7 @@ def _control_event(event_type: EventType, payload: StreamReset | StreamOverflow)
 
 async def replay_events(
     pool: DbPool, *, topic: str, last_event_id: int, until_seq: int, limit: int
-) -> tuple[list[EventEnvelope], bytes | None]:
+) -> tuple[list[EventFrame], bytes | None]:
     """Events of ``topic`` in (last_event_id, until_seq], or a reset when they cannot all be
     replayed (some were removed by retention, or there are more than ``limit``)."""
     async with pool.acquire() as connection:
@@ -65,7 +59,7 @@ async def replay_events(
                     detail="Events after Last-Event-ID were removed by retention; refetch state.",
                 ),
             )
-        events = await topic_events_after(
+        events = await topic_frames_after(
             connection, topic=topic, after_seq=last_event_id, until_seq=until_seq, limit=limit + 1
         )
     if len(events) > limit:
@@ -87,7 +81,7 @@ class EventStreamResponse(Response):
         *,
         hub: EventHub,
         subscription: Subscription,
-        replay: list[EventEnvelope],
+        replay: list[EventFrame],
         preamble: bytes | None,
         heartbeat_seconds: float,
         send_timeout_seconds: float,
@@ -140,9 +134,9 @@ class EventStreamResponse(Response):
         if self.preamble is not None:
             await self._write(send, self.preamble)
         last_sent = -1
-        for event in self.replay:
-            await self._write(send, format_event(event))
-            last_sent = event.id
+        for frame in self.replay:
+            await self._write(send, frame.sse)
+            last_sent = frame.seq
         queue = self.subscription.queue
         while True:
             try:
@@ -160,7 +154,7 @@ class EventStreamResponse(Response):
             if item is StreamEnd.SHUTDOWN:
                 await self._write(send, b"", more_body=False)
                 return
-            assert isinstance(item, EventEnvelope)
-            if item.id > last_sent:
-                await self._write(send, format_event(item))
-                last_sent = item.id
+            assert isinstance(item, EventFrame)
+            if item.seq > last_sent:
+                await self._write(send, item.sse)
+                last_sent = item.seq
