@@ -10,6 +10,7 @@ from functions._shared.app import build_app
 from functions._shared.db.pool import database_lifespan
 from functions._shared.events.hub import EventHub
 from functions._shared.events.relay import EventRelay
+from functions._shared.events.supabase import RealtimePublisher
 from functions._shared.logs import configure_logging
 from functions._shared.settings import Settings, get_settings
 from gateway import events, health, me
@@ -28,14 +29,28 @@ def gateway_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncCon
                 if settings.database_direct_url is not None
                 else app.state.database_url
             )
+            # Supabase Realtime delivery only when configured; woken whenever events are sequenced.
+            publisher = (
+                RealtimePublisher(pool, settings=settings)
+                if settings.realtime_broadcast_url is not None
+                else None
+            )
             relay = EventRelay(
-                pool=pool, listen_dsn=listen_dsn, hub=hub, poll_seconds=settings.events_poll_seconds
+                pool=pool,
+                listen_dsn=listen_dsn,
+                hub=hub,
+                poll_seconds=settings.events_poll_seconds,
+                on_sequenced=publisher.wake if publisher is not None else None,
             )
             app.state.event_hub = hub
             await relay.start()
+            if publisher is not None:
+                await publisher.start()
             try:
                 yield
             finally:
+                if publisher is not None:
+                    await publisher.stop()
                 await relay.stop()
 
     return lifespan

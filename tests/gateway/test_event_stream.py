@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from functions._shared.db.pool import init_connection
 from functions._shared.events import EventType, conversation_topic, emit
@@ -318,3 +319,30 @@ async def test_subscriber_that_never_reads_is_cut_off_without_memory_growing(
         stalled.close()
 
     assert peak_growth_mib < 40, f"server memory grew by {peak_growth_mib:.1f} MiB"
+
+
+async def test_gateway_broadcasts_events_to_supabase_when_configured(
+    settings: Settings, writer: asyncpg.Connection, respx_mock: Any
+) -> None:
+    broadcast = respx_mock.post("https://ref.supabase.co/realtime/v1/api/broadcast").respond(202)
+    configured = settings.model_copy(
+        update={
+            "supabase_url": "https://ref.supabase.co",
+            "supabase_service_role_key": SecretStr("service-key"),
+            "events_poll_seconds": 0.2,
+            "realtime_publish_interval_seconds": 0.2,
+        }
+    )
+    app = create_app(configured)
+    topic, conversation_id = new_topic()
+
+    def broadcast_topics() -> set[str]:
+        return {
+            message["topic"]
+            for call in broadcast.calls
+            for message in json.loads(call.request.content)["messages"]
+        }
+
+    async with app.router.lifespan_context(app):
+        await emit_committed(writer, conversation_id, ["pending_human"])
+        await wait_for(lambda: topic in broadcast_topics(), seconds=20)

@@ -181,7 +181,10 @@ def mint_token(
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": subject or str(uuid.uuid4()),
-        "role": role.value,
+        # Shaped like a Supabase Auth token, so Supabase Realtime and PostgREST accept it too:
+        # the database role in `role`, ours in app_metadata (which only the server can set).
+        "role": "authenticated",
+        "app_metadata": {"role": role.value},
         "aud": settings.jwt_audience,
         "iss": settings.jwt_issuer or MINTED_TOKEN_ISSUER,
         "iat": now,

@@ -13,10 +13,12 @@ import asyncpg
 from functions._shared.db.pool import DbConnection
 from functions._shared.events.schemas import (
     EVENT_PAYLOADS,
+    EVENT_TOPIC_KINDS,
     EventEnvelope,
     EventType,
     _Payload,
     is_valid_topic,
+    topic_kind,
 )
 
 NOTIFY_CHANNEL = "ccos_events"
@@ -34,6 +36,8 @@ async def emit(tx: DbConnection, *, topic: str, type: EventType, data: _Payload)
         raise InvalidEventError(f"Unknown topic {topic!r}")
     if type in _STREAM_ONLY_TYPES or not isinstance(data, EVENT_PAYLOADS[type]):
         raise InvalidEventError(f"{type} does not carry {data.__class__.__name__}")
+    if topic_kind(topic) not in EVENT_TOPIC_KINDS[type]:
+        raise InvalidEventError(f"{type} is not sent to {topic_kind(topic)} topics")
     # One round trip: the notification is delivered at commit, and Postgres collapses
     # identical ones within a transaction.
     row_id: int = await tx.fetchval(

@@ -121,6 +121,23 @@ EVENT_PAYLOADS: dict[EventType, type[_Payload]] = {
 }
 
 
+def topic_kind(topic: str) -> str:
+    return "conversation" if topic.startswith(CONVERSATION_TOPIC_PREFIX) else topic
+
+
+# Where each type may be sent: a dashboard never gets message text, a conversation's customer
+# never gets another conversation's events.
+EVENT_TOPIC_KINDS: dict[EventType, frozenset[str]] = {
+    EventType.MESSAGE_CREATED: frozenset({"conversation"}),
+    EventType.CONVERSATION_UPDATED: frozenset({"conversation", DASHBOARD_TOPIC}),
+    EventType.APPROVAL_CREATED: frozenset({"conversation", APPROVALS_TOPIC, DASHBOARD_TOPIC}),
+    EventType.APPROVAL_UPDATED: frozenset({"conversation", APPROVALS_TOPIC, DASHBOARD_TOPIC}),
+    EventType.APPROVAL_ESCALATED: frozenset({"conversation", APPROVALS_TOPIC, DASHBOARD_TOPIC}),
+    EventType.APPROVAL_EXPIRED: frozenset({"conversation", APPROVALS_TOPIC, DASHBOARD_TOPIC}),
+    EventType.DOCUMENT_UPDATED: frozenset({DASHBOARD_TOPIC}),
+}
+
+
 class EventEnvelope(BaseModel):
     """What every subscriber receives: SSE ``data`` and Supabase broadcast payload alike."""
 

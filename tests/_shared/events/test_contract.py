@@ -2,6 +2,7 @@
 
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
@@ -25,6 +26,8 @@ from functions._shared.events.schemas import (
     ConversationUpdated,
     EventEnvelope,
     EventType,
+    MessageCreated,
+    MessagePayload,
     StreamOverflow,
     StreamReset,
     conversation_topic,
@@ -211,3 +214,16 @@ async def test_emit_refuses_a_stream_only_event(db: asyncpg.Connection) -> None:
         )
 
     assert await _outbox_rows(db) == before
+
+
+async def test_emit_refuses_a_type_on_a_topic_it_is_not_routed_to(db: Any) -> None:
+    conversation_id = uuid4()
+    message = MessageCreated(
+        conversation_id=conversation_id,
+        message=MessagePayload(
+            id=uuid4(), role="customer", content="배송 언제 와요?", created_at=datetime.now(UTC)
+        ),
+    )
+
+    with pytest.raises(InvalidEventError, match="not sent to dashboard"):
+        await emit(db, topic="dashboard", type=EventType.MESSAGE_CREATED, data=message)
