@@ -70,6 +70,45 @@ class Settings(BaseSettings):
     realtime_publish_max_attempts: int = Field(default=5, ge=1)
     realtime_publish_max_backoff_seconds: float = Field(default=60.0, gt=0)
 
+    # OpenAI (or any OpenAI-compatible server)
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_timeout_seconds: float = Field(default=30.0, gt=0)
+    # The SDK's own bounded retries (429 and 5xx, with backoff).
+    openai_max_retries: int = Field(default=3, ge=0, le=10)
+
+    # Knowledge base: embeddings
+    # local: hashed character n-grams + Kiwi morphemes, no download, no network.
+    # openai: text-embedding-3-* with `dimensions` set to EMBEDDING_DIMENSIONS.
+    # Unset: openai when OPENAI_API_KEY is set, else local.
+    embedding_provider: Literal["local", "openai"] | None = None
+    embedding_model: str = "text-embedding-3-small"
+    # The one vector column size every embedder fills (changing it needs a migration).
+    embedding_dimensions: int = Field(default=512, ge=64, le=2000)
+    embedding_batch_size: int = Field(default=256, ge=1, le=2048)
+    embedding_max_tokens_per_request: int = Field(default=300_000, ge=1000, le=300_000)
+    embedding_concurrency: int = Field(default=4, ge=1, le=32)
+
+    # Knowledge base: documents, chunking, jobs
+    chunk_target_chars: int = Field(default=500, ge=100, le=4000)
+    chunk_overlap_chars: int = Field(default=80, ge=0, le=1000)
+    kb_max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    kb_max_title_chars: int = Field(default=300, ge=10)
+    kb_max_content_chars: int = Field(default=2_000_000, ge=1000)
+    job_lease_seconds: float = Field(default=120.0, gt=0)
+    job_max_attempts: int = Field(default=3, ge=1)
+
+    # Knowledge base: search
+    search_default_k: int = Field(default=5, ge=1)
+    search_max_k: int = Field(default=50, ge=1)
+    # Candidates taken from each of the vector and keyword rankings before fusion.
+    search_candidates: int = Field(default=50, ge=1)
+    search_rrf_k: int = Field(default=60, ge=1)
+    search_hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
+    qdrant_url: str | None = None
+    qdrant_api_key: SecretStr | None = None
+    qdrant_collection: str = "ccos_kb_chunks"
+
     # Server and logs
     server_host: str = "127.0.0.1"
     server_port: int = Field(default=8000, gt=0, lt=65536)
@@ -93,6 +132,12 @@ class Settings(BaseSettings):
     @property
     def is_embedded(self) -> bool:
         return self.app_mode is AppMode.EMBEDDED
+
+    @property
+    def effective_embedding_provider(self) -> Literal["local", "openai"]:
+        if self.embedding_provider is not None:
+            return self.embedding_provider
+        return "openai" if self.openai_api_key is not None else "local"
 
     @property
     def realtime_broadcast_url(self) -> str | None:
