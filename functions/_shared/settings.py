@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     kb_max_content_chars: int = Field(default=2_000_000, ge=1000)
     job_lease_seconds: float = Field(default=120.0, gt=0)
     job_max_attempts: int = Field(default=3, ge=1)
+    job_poll_seconds: float = Field(default=5.0, gt=0)
 
     # Knowledge base: search
     search_default_k: int = Field(default=5, ge=1)

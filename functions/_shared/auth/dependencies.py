@@ -72,3 +72,7 @@ StreamPrincipal = Annotated[Principal, Depends(get_stream_principal)]
 AgentUser = Annotated[Principal, Depends(require_roles(Role.AGENT, Role.SUPERVISOR, Role.ADMIN))]
 SupervisorUser = Annotated[Principal, Depends(require_roles(Role.SUPERVISOR, Role.ADMIN))]
 AdminOrService = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.SERVICE))]
+StaffOrService = Annotated[
+    Principal,
+    Depends(require_roles(Role.AGENT, Role.SUPERVISOR, Role.ADMIN, Role.SERVICE)),
+]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from fastapi import Depends, FastAPI, Request
+from pgvector.asyncpg import register_vector
 
 from functions._shared.db.embedded import embedded_database_url
 from functions._shared.errors import DependencyUnavailable
@@ -29,11 +30,18 @@ else:
     DbPool = asyncpg.Pool
 
 
-async def init_connection(connection: DbConnection) -> None:
+async def init_connection(connection: "asyncpg.Connection[asyncpg.Record]") -> None:
     for type_name in ("json", "jsonb"):
         await connection.set_type_codec(
             type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
         )
+    # pgvector's binary codec, once the extension exists (the first migration creates it).
+    vector_schema = await connection.fetchval(
+        "select n.nspname from pg_type t join pg_namespace n on n.oid = t.typnamespace "
+        "where t.typname = 'vector'"
+    )
+    if vector_schema is not None:
+        await register_vector(connection, schema=vector_schema)
 
 
 async def resolve_database_url(settings: Settings) -> str:

@@ -95,7 +95,7 @@ class DocumentUpdated(_Payload):
     title: str
     status: Literal["queued", "processing", "ready", "failed", "deleted"]
     chunk_count: int = Field(ge=0)
-    version: int = Field(ge=1)
+    version: int = Field(ge=0, description="0 until the document is first indexed.")
     error: str | None = None
 
 
