@@ -16,7 +16,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The embedded default: migrate, load the sample Korean KB (identical files are skipped), serve.
 run: install
+	$(BIN)/ccos db migrate
+	$(BIN)/ccos kb ingest examples/kb
 	$(BIN)/ccos serve --host $(HOST) --port $(PORT)
 
 lint: install

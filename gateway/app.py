@@ -4,15 +4,20 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
-from mangum import Mangum
 
 from functions._shared.app import build_app
 from functions._shared.db.pool import database_lifespan
 from functions._shared.events.hub import EventHub
 from functions._shared.events.relay import EventRelay
 from functions._shared.events.supabase import RealtimePublisher
+from functions._shared.kb.runtime import build_knowledge_base
+from functions._shared.lambda_handler import lambda_handler
 from functions._shared.logs import configure_logging
 from functions._shared.settings import Settings, get_settings
+from functions.embed import router as embed_router
+from functions.embed.router import WORKER_ID as EMBED_WORKER_ID
+from functions.embed.service import check_vector_dimensions
+from functions.embed.worker import EmbedWorker
 from gateway import events, health, me
 
 
@@ -43,12 +48,22 @@ def gateway_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncCon
                 on_sequenced=publisher.wake if publisher is not None else None,
             )
             app.state.event_hub = hub
+            app.state.knowledge_base = build_knowledge_base(settings)
+            await check_vector_dimensions(pool, settings=settings)
+            embed_worker = EmbedWorker(
+                pool,
+                kb=app.state.knowledge_base,
+                owner=EMBED_WORKER_ID,
+                poll_seconds=settings.job_poll_seconds,
+            )
             await relay.start()
             if publisher is not None:
                 await publisher.start()
+            embed_worker.start()
             try:
                 yield
             finally:
+                await embed_worker.stop()
                 if publisher is not None:
                     await publisher.stop()
                 await relay.stop()
@@ -65,8 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(me.router)
     app.include_router(events.router)
+    app.include_router(embed_router, prefix="/embed")
     return app
 
 
 app = create_app()
-handler = Mangum(app, lifespan="auto")
+handler = lambda_handler(app)

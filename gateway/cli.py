@@ -2,6 +2,8 @@
 
 import asyncio
 import signal
+import uuid
+from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
@@ -10,12 +12,17 @@ from rich.console import Console
 
 from functions._shared.auth.tokens import Role, mint_token
 from functions._shared.db.migrations import MigrationError, migrate_database
+from functions._shared.errors import CCOSError
 from functions._shared.logs import configure_logging
 from functions._shared.settings import get_settings
 
 cli = typer.Typer(help="Contact Center OS command line.", no_args_is_help=True)
 db_cli = typer.Typer(help="Database commands.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+kb_cli = typer.Typer(help="Knowledge-base commands.", no_args_is_help=True)
+cli.add_typer(kb_cli, name="kb")
+embed_cli = typer.Typer(help="Embedding commands.", no_args_is_help=True)
+cli.add_typer(embed_cli, name="embed")
 console = Console(stderr=True)
 
 
@@ -78,6 +85,51 @@ def token(
 ) -> None:
     """Print a signed token (HS256 with the local or configured secret)."""
     typer.echo(mint_token(get_settings(), role=role, subject=sub, ttl_seconds=ttl))
+
+
+@kb_cli.command("ingest")
+def kb_ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (.txt .md .html .pdf).")],
+) -> None:
+    """Ingest documents into the knowledge base and index them now."""
+    from gateway.kb_cli import run_ingest  # noqa: PLC0415  (loads the KB stack)
+
+    settings = get_settings()
+    configure_logging(settings)
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        console.print(f"[red]not found:[/red] {', '.join(missing)}")
+        raise typer.Exit(code=2)
+    outcomes = run_ingest(settings, paths)
+    if any(o.result not in ("ready", "unchanged") for o in outcomes):
+        raise typer.Exit(code=1)
+
+
+@embed_cli.command("reprocess")
+def embed_reprocess(
+    document: Annotated[str | None, typer.Option(help="One document id.")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Every failed document.")] = False,
+    all_documents: Annotated[bool, typer.Option("--all", help="Every document.")] = False,
+) -> None:
+    """Re-embed one document, the failed ones, or all."""
+    from gateway.kb_cli import reprocess  # noqa: PLC0415
+
+    if sum((document is not None, failed, all_documents)) != 1:
+        console.print("[red]choose exactly one of --document ID, --failed, --all[/red]")
+        raise typer.Exit(code=2)
+    try:
+        document_id = uuid.UUID(document) if document is not None else None
+    except ValueError as error:
+        console.print(f"[red]not a document id:[/red] {document}")
+        raise typer.Exit(code=2) from error
+    settings = get_settings()
+    configure_logging(settings)
+    try:
+        queued, ran = asyncio.run(reprocess(settings, document_id=document_id, only_failed=failed))
+    except CCOSError as error:
+        console.print(f"[red]{error.detail}[/red]")
+        raise typer.Exit(code=1) from error
+    console.print(f"reprocess: {queued} queued, {ran} run")
 
 
 def _exit_normally(signum: int, frame: FrameType | None) -> None:

@@ -75,17 +75,6 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in ("SUPABASE_URL", "SUPABASE_JWT_SECRET", "JWT_ISSUER"):
         os.environ.pop(name, None)
     get_settings.cache_clear()
-    _close_the_loop_mangum_opens_at_import()
-
-
-def _close_the_loop_mangum_opens_at_import() -> None:
-    # Mangum(app) creates and sets an event loop when gateway.app is imported (right for a
-    # Lambda cold start). pytest-asyncio runs its own loops, so close that one now rather than
-    # leak its sockets; the Lambda test sets up a loop of its own.
-    import gateway.app  # noqa: F401, PLC0415
-
-    asyncio.get_event_loop_policy().get_event_loop().close()
-    asyncio.set_event_loop(None)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

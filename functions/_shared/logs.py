@@ -29,6 +29,10 @@ def _shared_processors() -> list[Processor]:
 
 
 def configure_logging(settings: Settings) -> None:
+    # Registers the personal-data masker in LOG_REDACTORS; imported here because pii imports
+    # this module (a top-level import would be circular).
+    import functions._shared.pii  # noqa: F401, PLC0415
+
     renderer: Processor = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if settings.log_format == "json"

@@ -104,8 +104,14 @@ class Settings(BaseSettings):
     search_max_k: int = Field(default=50, ge=1)
     # Candidates taken from each of the vector and keyword rankings before fusion.
     search_candidates: int = Field(default=50, ge=1)
-    search_rrf_k: int = Field(default=60, ge=1)
+    search_rrf_k: int = Field(default=10, ge=1)
+    # Weights of the two rankings in the fusion (see README: chosen on the eval set).
+    search_vector_weight: float = Field(default=0.3, ge=0)
+    search_keyword_weight: float = Field(default=1.0, ge=0)
     search_hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
+    # Query terms found in more chunks than this are left out of the keyword search.
+    search_keyword_max_term_chunks: int = Field(default=2000, ge=1)
+    search_keyword_max_terms: int = Field(default=8, ge=1)
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
     qdrant_collection: str = "ccos_kb_chunks"

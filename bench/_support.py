@@ -1,0 +1,40 @@
+"""Shared set-up for the benchmarks: a fresh, migrated database on the embedded server."""
+
+import asyncio
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from functions._shared.db.embedded import embedded_server, with_database  # noqa: E402
+from functions._shared.db.migrations import apply_migrations, discover_migrations  # noqa: E402
+from functions._shared.settings import Settings  # noqa: E402
+
+
+@asynccontextmanager
+async def fresh_database(prefix: str) -> AsyncIterator[str]:
+    """A new database on the embedded server, migrated; dropped afterwards."""
+    server = await asyncio.to_thread(embedded_server, REPO_ROOT / ".data")
+    server_uri = server.get_uri()
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(server_uri)
+    await admin.execute(f'create database "{name}"')
+    url = with_database(server_uri, name)
+    try:
+        connection = await asyncpg.connect(url)
+        await apply_migrations(connection, discover_migrations(REPO_ROOT / "supabase/migrations"))
+        await connection.close()
+        yield url
+    finally:
+        await admin.execute(f'drop database if exists "{name}" with (force)')
+        await admin.close()
+
+
+def bench_settings(database_url: str, **overrides: object) -> Settings:
+    return Settings(_env_file=None, database_url=database_url, log_level="WARNING", **overrides)  # type: ignore[arg-type]

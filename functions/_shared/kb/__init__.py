@@ -1,0 +1,1 @@
+"""The knowledge base shared by the functions: Korean text, chunking, embedders, search."""

@@ -1,0 +1,59 @@
+"""The knowledge base as the functions use it: an embedder, a vector backend, hybrid search.
+
+Built once per process (``build_knowledge_base``) and shared: embed indexes through it, chat
+retrieves through it, and both embed queries with the same embedder the chunks were built with.
+"""
+
+import asyncio
+from dataclasses import dataclass, field
+
+from functions._shared.db.pool import DbConnection
+from functions._shared.kb.embedders import Embedder, build_embedder
+from functions._shared.kb.korean import keyword_terms
+from functions._shared.kb.search import (
+    PgVectorBackend,
+    SearchResult,
+    TermFrequencies,
+    VectorBackend,
+    hybrid_search,
+)
+from functions._shared.pii import mask_personal_data
+from functions._shared.settings import Settings
+
+
+@dataclass
+class KnowledgeBase:
+    settings: Settings
+    embedder: Embedder
+    vectors: VectorBackend
+    term_frequencies: TermFrequencies = field(default_factory=TermFrequencies)
+
+    async def search(self, connection: DbConnection, *, query: str, k: int) -> list[SearchResult]:
+        # Masked first: the query may be a customer's message, bound for an outside embedder.
+        masked = mask_personal_data(query)
+        vector = await self.embedder.embed_query(masked)
+        terms = await self.term_frequencies.selective(
+            connection,
+            await asyncio.to_thread(keyword_terms, masked),
+            max_chunks=self.settings.search_keyword_max_term_chunks,
+            max_terms=self.settings.search_keyword_max_terms,
+        )
+        return await hybrid_search(
+            connection,
+            query_vector=vector,
+            query_terms=terms,
+            k=k,
+            candidates=max(k, self.settings.search_candidates),
+            rrf_k=self.settings.search_rrf_k,
+            vectors=self.vectors,
+            vector_weight=self.settings.search_vector_weight,
+            keyword_weight=self.settings.search_keyword_weight,
+        )
+
+
+def build_knowledge_base(settings: Settings) -> KnowledgeBase:
+    return KnowledgeBase(
+        settings=settings,
+        embedder=build_embedder(settings),
+        vectors=PgVectorBackend(ef_search=settings.search_hnsw_ef_search),
+    )

@@ -1,0 +1,46 @@
+"""The gateway's embed worker: runs jobs that are due but not running (retries after a
+failure, jobs requeued after a crash), and fails documents whose last job failed."""
+
+import asyncio
+import contextlib
+
+import structlog
+
+from functions._shared.db.pool import DbPool
+from functions._shared.kb.runtime import KnowledgeBase
+from functions.embed.service import fail_documents_of_failed_jobs, run_due_jobs
+
+logger = structlog.get_logger(__name__)
+
+JOBS_PER_ROUND = 20
+
+
+class EmbedWorker:
+    def __init__(self, pool: DbPool, *, kb: KnowledgeBase, owner: str, poll_seconds: float) -> None:
+        self.pool = pool
+        self.kb = kb
+        self.owner = owner
+        self.poll_seconds = poll_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="embed-worker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def run_once(self) -> int:
+        await fail_documents_of_failed_jobs(self.pool)
+        return await run_due_jobs(self.pool, kb=self.kb, owner=self.owner, limit=JOBS_PER_ROUND)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception as error:  # keep the loop alive; the next round retries
+                logger.warning("embed_worker_round_failed", error=type(error).__name__)
+            await asyncio.sleep(self.poll_seconds)

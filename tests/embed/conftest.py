@@ -1,0 +1,36 @@
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from functions._shared.db.pool import init_connection
+from functions._shared.settings import Settings
+from gateway.app import create_app
+from tests.conftest import bearer, running_client
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_client(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def admin(token_for: Any) -> dict[str, str]:
+    return bearer(token_for("admin"))
+
+
+@pytest.fixture
+def agent(token_for: Any) -> dict[str, str]:
+    return bearer(token_for("agent"))
+
+
+@pytest.fixture
+async def sql(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection for checking what is stored (autocommit)."""
+    connection = await asyncpg.connect(database_url)
+    await init_connection(connection)
+    yield connection
+    await connection.close()
