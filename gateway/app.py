@@ -1,5 +1,6 @@
 """The production app: every function's router under its prefix, one lifespan for all."""
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -10,6 +11,7 @@ from functions._shared.db.pool import database_lifespan
 from functions._shared.events.hub import EventHub
 from functions._shared.events.relay import EventRelay
 from functions._shared.events.supabase import RealtimePublisher
+from functions._shared.kb.korean import warm_up
 from functions._shared.kb.runtime import build_knowledge_base
 from functions._shared.lambda_handler import lambda_handler
 from functions._shared.logs import configure_logging
@@ -60,9 +62,13 @@ def gateway_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncCon
             if publisher is not None:
                 await publisher.start()
             embed_worker.start()
+            # Kiwi takes about two seconds to load: load it now, off the event loop, rather
+            # than inside the first customer's request.
+            warming = asyncio.create_task(asyncio.to_thread(warm_up), name="kiwi-warm-up")
             try:
                 yield
             finally:
+                await warming
                 await embed_worker.stop()
                 if publisher is not None:
                     await publisher.stop()

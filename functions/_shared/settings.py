@@ -98,6 +98,7 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(default=120.0, gt=0)
     job_max_attempts: int = Field(default=3, ge=1)
     job_poll_seconds: float = Field(default=5.0, gt=0)
+    job_concurrency: int = Field(default=2, ge=1, le=16)
 
     # Knowledge base: search
     search_default_k: int = Field(default=5, ge=1)

@@ -180,11 +180,13 @@ async def list_documents(
 async def delete_document(tx: DbConnection, *, document_id: UUID) -> list[UUID]:
     """Delete the document (its chunks cascade); returns the chunk ids, so that an outside
     vector store can drop their points once this transaction has committed."""
+    # The job row first: a worker finishing the same document locks its job, then the chunks;
+    # taking them in the same order here means the two can wait for each other, not deadlock.
+    await cancel_jobs(tx, subject_id=document_id)
     chunk_ids = await queries.chunk_ids(tx, document_id)
     record = await queries.delete_document(tx, document_id)
     if record is None:
         raise NotFound("No such document.", code="document_not_found")
-    await cancel_jobs(tx, subject_id=document_id)
     await emit_document(tx, record, status="deleted")
     return chunk_ids
 
@@ -388,10 +390,23 @@ async def run_job(
     return True
 
 
-async def run_due_jobs(pool: DbPool, *, kb: KnowledgeBase, owner: str, limit: int) -> int:
+async def run_due_jobs(
+    pool: DbPool, *, kb: KnowledgeBase, owner: str, limit: int, concurrency: int | None = None
+) -> int:
+    """Run up to ``limit`` due jobs, ``JOB_CONCURRENCY`` at a time (one document's database
+    round trips overlap another's chunking and embedding)."""
     ran = 0
-    while ran < limit and await run_job(pool, kb=kb, owner=owner):
-        ran += 1
+
+    async def drain() -> None:
+        nonlocal ran
+        while ran < limit:
+            ran += 1  # claimed before awaiting, so that workers never overshoot the limit
+            if not await run_job(pool, kb=kb, owner=owner):
+                ran -= 1
+                return
+
+    workers = max(1, min(concurrency or kb.settings.job_concurrency, limit))
+    await asyncio.gather(*(drain() for _ in range(workers)))
     return ran
 
 

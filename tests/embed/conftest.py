@@ -1,3 +1,4 @@
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -34,3 +35,18 @@ async def sql(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     await init_connection(connection)
     yield connection
     await connection.close()
+
+
+async def indexed(
+    api: httpx.AsyncClient, document_id: str, headers: dict[str, str], *, seconds: float = 20
+) -> dict[str, Any]:
+    """The document once indexing has finished (ready or failed): a 202 promises no more."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        document: dict[str, Any] = (
+            await api.get(f"/embed/documents/{document_id}", headers=headers)
+        ).json()
+        if document["status"] in ("ready", "failed"):
+            return document
+        assert asyncio.get_running_loop().time() < deadline, f"still {document['status']}"
+        await asyncio.sleep(0.05)

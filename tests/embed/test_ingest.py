@@ -6,6 +6,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.embed.conftest import indexed
 from tests.embed.factories import SHIPPING_TEXT, document_json, minimal_pdf, unique_marker
 
 
@@ -23,7 +24,7 @@ async def test_json_document_is_accepted_then_indexed(
     accepted = response.json()
     assert accepted["status"] == "queued"
     assert accepted["duplicate"] is False
-    document = (await api.get(f"/embed/documents/{accepted['id']}", headers=admin)).json()
+    document = await indexed(api, accepted["id"], admin)
     assert document["status"] == "ready"
     assert document["chunk_count"] >= 1
     assert document["version"] == 1
@@ -55,7 +56,7 @@ async def test_uploaded_text_file_is_indexed(
     )
 
     assert response.status_code == 202, response.text
-    document = (await api.get(f"/embed/documents/{response.json()['id']}", headers=admin)).json()
+    document = await indexed(api, response.json()["id"], admin)
     assert document["status"] == "ready"
     assert document["source_filename"] == filename
 
@@ -69,7 +70,7 @@ async def test_uploaded_pdf_is_indexed(api: httpx.AsyncClient, admin: dict[str, 
     )
 
     assert response.status_code == 202, response.text
-    document = (await api.get(f"/embed/documents/{response.json()['id']}", headers=admin)).json()
+    document = await indexed(api, response.json()["id"], admin)
     assert document["status"] == "ready"
     assert document["content_type"] == "application/pdf"
 

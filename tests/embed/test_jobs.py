@@ -15,6 +15,7 @@ from functions._shared.jobs import claim_job, complete_job, requeue_stale_jobs
 from functions._shared.kb.runtime import KnowledgeBase, build_knowledge_base
 from functions._shared.settings import Settings
 from functions.embed import service
+from tests.embed.conftest import indexed
 from tests.embed.factories import SHIPPING_TEXT, unique_marker
 
 
@@ -122,7 +123,9 @@ async def test_reprocess_swaps_chunks_atomically_under_concurrent_search(
     marker = unique_marker()
     long_text = "\n\n".join(f"{SHIPPING_TEXT} {marker} 문단{number}" for number in range(8))
     document_id = await queued_document(pool, settings, content=long_text)
-    await service.run_job(pool, kb=kb, owner="worker")
+    await service.run_job(
+        pool, kb=kb, owner="worker", job_id=(await job_of(pool, document_id))["id"]
+    )
     expected = (
         await pool.fetchrow("select chunk_count from kb_documents where id = $1", document_id)
     )["chunk_count"]
@@ -149,7 +152,8 @@ async def test_reprocess_swaps_chunks_atomically_under_concurrent_search(
     for _ in range(4):
         async with transaction(pool) as tx:
             await service.reprocess_document(tx, settings=settings, document_id=document_id)
-        await service.run_job(pool, kb=kb, owner="worker")
+        job_id = (await job_of(pool, document_id))["id"]
+        await service.run_job(pool, kb=kb, owner="worker", job_id=job_id)
     stop.set()
     await observer
 
@@ -203,7 +207,7 @@ async def test_reprocess_endpoint_requeues_failed_documents(
 
     assert response.status_code == 202
     assert created["id"] in response.json()["document_ids"]
-    document = (await api.get(f"/embed/documents/{created['id']}", headers=admin)).json()
+    document = await indexed(api, created["id"], admin)
     assert document["status"] == "ready"
     assert document["version"] == 2
 

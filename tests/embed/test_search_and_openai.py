@@ -13,6 +13,7 @@ from functions._shared.settings import Settings
 from gateway.app import create_app
 from tests._shared.pii_cases import PERSONAL_DATA_CASES
 from tests.conftest import running_client
+from tests.embed.conftest import indexed
 from tests.embed.factories import SHIPPING_TEXT, unique_marker
 
 OPENAI_EMBEDDINGS = "https://api.openai.com/v1/embeddings"
@@ -29,6 +30,7 @@ async def test_search_finds_a_paraphrased_korean_question(
             headers=admin,
         )
     ).json()
+    await indexed(api, created["id"], admin)
 
     response = await api.post(
         "/embed/search", json={"query": f"{marker} 택배 언제 와요?", "k": 3}, headers=agent
@@ -106,9 +108,7 @@ async def test_openai_persistent_500_ends_as_failed_with_the_error(
         headers=admin,
     )
 
-    document = (
-        await openai_api.get(f"/embed/documents/{created.json()['id']}", headers=admin)
-    ).json()
+    document = await indexed(openai_api, created.json()["id"], admin)
     assert document["status"] == "failed"
     assert document["error"]
     assert "sk-test" not in document["error"]
@@ -126,9 +126,7 @@ async def test_no_personal_data_reaches_the_openai_embedder(
         headers=admin,
     )
 
-    document = (
-        await openai_api.get(f"/embed/documents/{created.json()['id']}", headers=admin)
-    ).json()
+    document = await indexed(openai_api, created.json()["id"], admin)
     assert document["status"] == "ready"
     sent = "\n".join(
         text for call in route.calls for text in json.loads(call.request.content)["input"]

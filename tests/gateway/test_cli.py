@@ -1,5 +1,8 @@
 import asyncio
+import uuid
+from pathlib import Path
 
+import asyncpg
 import pytest
 from typer.testing import CliRunner
 
@@ -44,3 +47,33 @@ async def test_db_migrate_applies_then_reports_nothing_to_do(
     assert f"{total} applied" in first.output
     assert "0 applied" in second.output
     assert f"{total} already applied" in second.output
+
+
+async def test_kb_ingest_indexes_files_and_skips_them_the_second_time(
+    tmp_path: Path, database_url: str
+) -> None:
+    marker = uuid.uuid4().hex
+    (tmp_path / "shipping.md").write_text(f"# 배송 안내 {marker}\n\n배송은 보통 2~3일 걸립니다.")
+    (tmp_path / "README.md").write_text("not a KB document")
+    (tmp_path / "notes.docx").write_bytes(b"ignored")
+
+    first = await asyncio.to_thread(runner.invoke, cli, ["kb", "ingest", str(tmp_path)])
+    second = await asyncio.to_thread(runner.invoke, cli, ["kb", "ingest", str(tmp_path)])
+
+    assert first.exit_code == 0, first.output
+    assert "ready" in first.output
+    assert "unchanged" in second.output
+    connection = await asyncpg.connect(database_url)
+    try:
+        count = await connection.fetchval(
+            "select count(*) from kb_documents where title like $1", f"%{marker}%"
+        )
+    finally:
+        await connection.close()
+    assert count == 1
+
+
+async def test_embed_reprocess_needs_exactly_one_scope() -> None:
+    result = await asyncio.to_thread(runner.invoke, cli, ["embed", "reprocess"])
+
+    assert result.exit_code == 2

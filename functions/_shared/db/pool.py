@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, TypeAlias
 
 import asyncpg
+import structlog
 from asyncpg.pool import PoolConnectionProxy
 from fastapi import Depends, FastAPI, Request
 from pgvector.asyncpg import register_vector
@@ -18,6 +19,8 @@ from pgvector.asyncpg import register_vector
 from functions._shared.db.embedded import embedded_database_url
 from functions._shared.errors import DependencyUnavailable
 from functions._shared.settings import Settings
+
+logger = structlog.get_logger(__name__)
 
 # asyncpg's classes are generic only in its stubs; FastAPI evaluates annotations at runtime.
 if TYPE_CHECKING:
@@ -74,7 +77,17 @@ async def database_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[D
     try:
         yield pool
     finally:
-        await pool.close()
+        await close_pool(pool, timeout_seconds=settings.database_command_timeout_seconds)
+
+
+async def close_pool(pool: DbPool, *, timeout_seconds: float) -> None:
+    """Close gracefully; a connection still held after the timeout (a task that never gave it
+    back) must not keep the process from stopping, so the rest are then terminated."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout=timeout_seconds)
+    except TimeoutError:
+        logger.warning("database_pool_close_timed_out", timeout_seconds=timeout_seconds)
+        pool.terminate()
 
 
 def get_pool(request: Request) -> DbPool:

@@ -18,15 +18,18 @@ import re
 import threading
 import zlib
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-import openai
 
 from functions._shared.errors import DependencyUnavailable
 from functions._shared.kb import korean
 from functions._shared.settings import Settings
+
+if TYPE_CHECKING:
+    # The SDK takes about half a second to import: only the OpenAI embedder pays for it.
+    import openai
 
 # The API's own limits per request (the settings may only lower them).
 OPENAI_MAX_INPUTS_PER_REQUEST = 2048
@@ -207,7 +210,9 @@ def estimate_tokens(text: str) -> int:
 
 
 class OpenAIEmbedder:
-    def __init__(self, settings: Settings, client: openai.AsyncOpenAI | None = None) -> None:
+    def __init__(self, settings: Settings, client: "openai.AsyncOpenAI | None" = None) -> None:
+        import openai  # noqa: PLC0415
+
         if client is None:
             if settings.openai_api_key is None:
                 raise ValueError("OPENAI_API_KEY is required for the OpenAI embedder")
@@ -270,6 +275,8 @@ class OpenAIEmbedder:
     async def _embed_batch(
         self, batch: list[str], in_flight: asyncio.Semaphore
     ) -> list[list[float]]:
+        import openai  # noqa: PLC0415  (already loaded by __init__; the name is local)
+
         async with in_flight:
             try:
                 response = await self._client.embeddings.create(
@@ -288,8 +295,10 @@ class OpenAIEmbedder:
         return [item.embedding for item in data]
 
 
-def _describe(error: openai.APIError) -> str:
+def _describe(error: "openai.APIError") -> str:
     """What failed, without the request (the key is in its headers) or the inputs."""
+    import openai  # noqa: PLC0415
+
     parts = [f"OpenAI embeddings request failed: {type(error).__name__}"]
     if isinstance(error, openai.APIStatusError):
         parts.append(f"status {error.status_code}")

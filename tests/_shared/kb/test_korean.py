@@ -143,7 +143,7 @@ def test_a_question_and_its_answer_share_terms_through_synonyms() -> None:
 
 
 def test_synonyms_follow_the_term_they_expand() -> None:
-    assert keyword_terms("포인트") == ["포인트", "적립금", "마일리지"]
+    assert keyword_terms("포인트") == ["포인트", "적립금", "마일리지", "point", "points"]
     assert keyword_terms("포인트", expand_synonyms=False) == ["포인트"]
 
 
