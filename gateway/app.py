@@ -68,7 +68,7 @@ def gateway_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncCon
             try:
                 yield
             finally:
-                await warming
+                await asyncio.wait({warming}, timeout=10)
                 await embed_worker.stop()
                 if publisher is not None:
                     await publisher.stop()

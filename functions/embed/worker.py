@@ -2,7 +2,6 @@
 failure, jobs requeued after a crash), and fails documents whose last job failed."""
 
 import asyncio
-import contextlib
 
 import structlog
 
@@ -26,12 +25,15 @@ class EmbedWorker:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="embed-worker")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def stop(self, *, timeout_seconds: float = 10.0) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        # Bounded: a stop must never hold up the process's shutdown.
+        done, _ = await asyncio.wait({task}, timeout=timeout_seconds)
+        if not done:
+            logger.warning("embed_worker_did_not_stop", timeout_seconds=timeout_seconds)
 
     async def run_once(self) -> int:
         await fail_documents_of_failed_jobs(self.pool)
