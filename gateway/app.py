@@ -12,7 +12,11 @@ from functions._shared.events.hub import EventHub
 from functions._shared.events.relay import EventRelay
 from functions._shared.events.supabase import RealtimePublisher
 from functions._shared.kb.korean import warm_up
-from functions._shared.kb.runtime import build_knowledge_base
+from functions._shared.kb.runtime import (
+    build_knowledge_base,
+    close_knowledge_base,
+    open_knowledge_base,
+)
 from functions._shared.lambda_handler import lambda_handler
 from functions._shared.logs import configure_logging
 from functions._shared.settings import Settings, get_settings
@@ -51,6 +55,7 @@ def gateway_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncCon
             )
             app.state.event_hub = hub
             app.state.knowledge_base = build_knowledge_base(settings)
+            await open_knowledge_base(app.state.knowledge_base)
             await check_vector_dimensions(pool, settings=settings)
             embed_worker = EmbedWorker(
                 pool,
@@ -73,6 +78,7 @@ def gateway_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncCon
                 if publisher is not None:
                     await publisher.stop()
                 await relay.stop()
+                await close_knowledge_base(app.state.knowledge_base)
 
     return lifespan
 

@@ -12,8 +12,13 @@ from gateway.app import create_app
 from tests.conftest import bearer, running_client
 
 
-@pytest.fixture
-async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+@pytest.fixture(params=["pgvector", "qdrant"])
+async def api(
+    settings: Settings, request: pytest.FixtureRequest
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway, once with vectors in pgvector and once in Qdrant's local in-memory mode."""
+    if request.param == "qdrant":
+        settings = settings.model_copy(update={"qdrant_url": ":memory:"})
     async with running_client(create_app(settings)) as client:
         yield client
 

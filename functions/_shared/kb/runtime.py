@@ -51,9 +51,30 @@ class KnowledgeBase:
         )
 
 
+def build_vector_backend(settings: Settings) -> VectorBackend:
+    if settings.qdrant_url is not None:
+        from functions._shared.kb.qdrant import qdrant_backend_from_settings  # noqa: PLC0415
+
+        return qdrant_backend_from_settings(settings)
+    return PgVectorBackend(ef_search=settings.search_hnsw_ef_search)
+
+
 def build_knowledge_base(settings: Settings) -> KnowledgeBase:
     return KnowledgeBase(
         settings=settings,
         embedder=build_embedder(settings),
-        vectors=PgVectorBackend(ef_search=settings.search_hnsw_ef_search),
+        vectors=build_vector_backend(settings),
     )
+
+
+async def open_knowledge_base(knowledge_base: KnowledgeBase) -> None:
+    """Start-up work of the vector backend (Qdrant: create or check the collection)."""
+    ensure = getattr(knowledge_base.vectors, "ensure_collection", None)
+    if ensure is not None:
+        await ensure()
+
+
+async def close_knowledge_base(knowledge_base: KnowledgeBase) -> None:
+    close = getattr(knowledge_base.vectors, "close", None)
+    if close is not None:
+        await close()
