@@ -192,17 +192,18 @@ async def delete_document(tx: DbConnection, *, document_id: UUID) -> list[UUID]:
 
 
 async def _queue_reprocess(tx: DbConnection, *, settings: Settings, document_id: UUID) -> Job:
-    record = await queries.document_by_id(tx, document_id, for_update=True)
-    if record is None:
+    if await queries.document_by_id(tx, document_id) is None:
         raise NotFound("No such document.", code="document_not_found")
+    # Lock order everywhere: the job row, then the document row (a finishing worker does the
+    # same), so a reprocess and a worker can wait for each other but never deadlock.
     job, created = await enqueue_job(
         tx, kind=JOB_KIND, subject_id=document_id, max_attempts=settings.job_max_attempts
     )
     if created:
         # Chunks stay searchable while the document is reprocessed; only the status shows it.
         updated = await queries.set_status(tx, document_id, status="queued")
-        assert updated is not None
-        await emit_document(tx, updated)
+        if updated is not None:
+            await emit_document(tx, updated)
     return job
 
 

@@ -84,7 +84,8 @@ async def close_pool(pool: DbPool, *, timeout_seconds: float) -> None:
     """Close gracefully; a connection still held after the timeout (a task that never gave it
     back) must not keep the process from stopping, so the rest are then terminated."""
     try:
-        await asyncio.wait_for(pool.close(), timeout=timeout_seconds)
+        async with asyncio.timeout(timeout_seconds):
+            await pool.close()
     except TimeoutError:
         logger.warning("database_pool_close_timed_out", timeout_seconds=timeout_seconds)
         pool.terminate()
@@ -125,7 +126,8 @@ Pool = Annotated[DbPool, Depends(get_pool)]
 
 async def check_database(pool: DbPool, *, timeout_seconds: float) -> None:
     try:
-        await asyncio.wait_for(pool.fetchval("select 1"), timeout=timeout_seconds)
+        async with asyncio.timeout(timeout_seconds):
+            await pool.fetchval("select 1")
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
         raise DependencyUnavailable(
             f"The database did not answer: {type(error).__name__}."

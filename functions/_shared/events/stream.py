@@ -120,10 +120,8 @@ class EventStreamResponse(Response):
 
     async def _write(self, send: Send, body: bytes, *, more_body: bool = True) -> None:
         try:
-            await asyncio.wait_for(
-                send({"type": "http.response.body", "body": body, "more_body": more_body}),
-                timeout=self.send_timeout_seconds,
-            )
+            async with asyncio.timeout(self.send_timeout_seconds):
+                await send({"type": "http.response.body", "body": body, "more_body": more_body})
         except TimeoutError as error:
             raise ClientTooSlowError from error
 
@@ -140,7 +138,8 @@ class EventStreamResponse(Response):
         queue = self.subscription.queue
         while True:
             try:
-                item = await asyncio.wait_for(queue.get(), timeout=self.heartbeat_seconds)
+                async with asyncio.timeout(self.heartbeat_seconds):
+                    item = await queue.get()
             except TimeoutError:
                 await self._write(send, b": ping\n\n")
                 continue

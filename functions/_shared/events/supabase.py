@@ -321,7 +321,7 @@ class RealtimePublisher:
             except Exception:
                 # A database hiccup or a bug must not end delivery for the life of the process.
                 logger.exception("realtime_publisher_round_failed")
+            # asyncio.timeout, not wait_for: wait_for can swallow a cancellation on 3.11.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wake.wait(), timeout=self._settings.realtime_publish_interval_seconds
-                )
+                async with asyncio.timeout(self._settings.realtime_publish_interval_seconds):
+                    await self._wake.wait()
