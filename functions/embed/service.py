@@ -310,6 +310,7 @@ async def _index_document(pool: DbPool, *, kb: KnowledgeBase, job: Job, owner: s
         assert record is not None
         await emit_document(tx, record)
     chunks = await _build_chunks(kb, title=source["title"], content=source["content"])
+    outside_points: list[UUID] = []
     if not kb.vectors.stores_in_postgres:
         await kb.vectors.upsert(
             [
@@ -318,26 +319,33 @@ async def _index_document(pool: DbPool, *, kb: KnowledgeBase, job: Job, owner: s
                 if chunk.embedding is not None
             ]
         )
+        outside_points = [chunk.id for chunk in chunks]
         chunks = [replace(chunk, embedding=None) for chunk in chunks]
-    async with transaction(pool) as tx:
-        if not await complete_job(tx, job_id=job.id, owner=owner):
-            raise LeaseLostError
-        removed = await replace_chunks(
-            tx,
-            document_id=job.subject_id,
-            version=source["version"] + 1,
-            embedding_model=kb.embedder.name,
-            chunks=chunks,
-        )
-        record = await queries.mark_indexed(
-            tx,
-            job.subject_id,
-            version=source["version"] + 1,
-            chunk_count=len(chunks),
-            embedding_model=kb.embedder.name,
-        )
-        assert record is not None
-        await emit_document(tx, record)
+    try:
+        async with transaction(pool) as tx:
+            if not await complete_job(tx, job_id=job.id, owner=owner):
+                raise LeaseLostError
+            removed = await replace_chunks(
+                tx,
+                document_id=job.subject_id,
+                version=source["version"] + 1,
+                embedding_model=kb.embedder.name,
+                chunks=chunks,
+            )
+            record = await queries.mark_indexed(
+                tx,
+                job.subject_id,
+                version=source["version"] + 1,
+                chunk_count=len(chunks),
+                embedding_model=kb.embedder.name,
+            )
+            assert record is not None
+            await emit_document(tx, record)
+    except BaseException:
+        # The swap did not happen: the new points (fresh ids, nobody else's) must not linger.
+        if outside_points:
+            await kb.vectors.delete(outside_points)
+        raise
     await kb.vectors.delete(removed)
 
 

@@ -52,7 +52,7 @@ class KnowledgeBase:
 
 
 def build_vector_backend(settings: Settings) -> VectorBackend:
-    if settings.qdrant_url is not None:
+    if settings.qdrant_url:  # an empty QDRANT_URL= line in .env means off
         from functions._shared.kb.qdrant import qdrant_backend_from_settings  # noqa: PLC0415
 
         return qdrant_backend_from_settings(settings)
