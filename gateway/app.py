@@ -27,6 +27,13 @@ from functions.embed.worker import EmbedWorker
 from gateway import events, health, me
 
 
+async def warm_up_later(delay_seconds: float) -> None:
+    """Load Kiwi (about two seconds, holding the GIL) shortly after start-up: not during it, so
+    that /readyz answers at once, and not in the first customer's request."""
+    await asyncio.sleep(delay_seconds)
+    await asyncio.to_thread(warm_up)
+
+
 def gateway_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,12 +74,13 @@ def gateway_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncCon
             if publisher is not None:
                 await publisher.start()
             embed_worker.start()
-            # Kiwi takes about two seconds to load: load it now, off the event loop, rather
-            # than inside the first customer's request.
-            warming = asyncio.create_task(asyncio.to_thread(warm_up), name="kiwi-warm-up")
+            warming = asyncio.create_task(
+                warm_up_later(settings.kiwi_warm_up_delay_seconds), name="kiwi-warm-up"
+            )
             try:
                 yield
             finally:
+                warming.cancel()
                 await asyncio.wait({warming}, timeout=10)
                 await embed_worker.stop()
                 if publisher is not None:

@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     embedding_concurrency: int = Field(default=4, ge=1, le=32)
 
     # Knowledge base: documents, chunking, jobs
+    # The gateway loads Kiwi this long after start-up.
+    kiwi_warm_up_delay_seconds: float = Field(default=3.0, ge=0)
     chunk_target_chars: int = Field(default=500, ge=100, le=4000)
     chunk_overlap_chars: int = Field(default=80, ge=0, le=1000)
     kb_max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
