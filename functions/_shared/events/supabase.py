@@ -25,7 +25,7 @@ import httpx
 import structlog
 
 from functions._shared.db.pool import DbConnection, DbPool, transaction
-from functions._shared.events.schemas import EventEnvelope, EventType
+from functions._shared.events.outbox import envelope_from_row
 from functions._shared.settings import Settings
 
 logger = structlog.get_logger(__name__)
@@ -68,16 +68,6 @@ set publish_attempts = publish_attempts + 1,
     next_publish_at = clock_timestamp() + make_interval(secs => $3)
 where seq = any($1::bigint[])
 """
-
-
-def _envelope(row: asyncpg.Record) -> EventEnvelope:
-    return EventEnvelope(
-        id=row["seq"],
-        type=EventType(row["type"]),
-        topic=row["topic"],
-        occurred_at=row["occurred_at"],
-        data=row["data"],
-    )
 
 
 @dataclass(frozen=True)
@@ -207,7 +197,7 @@ async def _publish_one_batch(
                 "payload": envelope.model_dump(mode="json"),
                 "private": settings.realtime_private_channels,
             }
-            for envelope in map(_envelope, rows)
+            for envelope in map(envelope_from_row, rows)
         ]
     }
     started = time.monotonic()
