@@ -1,11 +1,14 @@
-"""The gateway's embed worker: runs jobs that are due but not running (retries after a
-failure, jobs requeued after a crash), and fails documents whose last job failed."""
+"""The gateway's embed worker: requeues jobs whose worker died (their lease ran out), runs jobs
+that are due but not running (retries after a failure, requeued jobs), and fails documents
+whose last job failed. The timeouts sweep requeues stale jobs too; doing it here as well means a
+crash is recovered even where no sweep runs."""
 
 import asyncio
 
 import structlog
 
 from functions._shared.db.pool import DbPool
+from functions._shared.jobs import requeue_stale_jobs
 from functions._shared.kb.runtime import KnowledgeBase
 from functions.embed.service import fail_documents_of_failed_jobs, run_due_jobs
 
@@ -36,6 +39,8 @@ class EmbedWorker:
             logger.warning("embed_worker_did_not_stop", timeout_seconds=timeout_seconds)
 
     async def run_once(self) -> int:
+        async with self.pool.acquire() as connection:
+            await requeue_stale_jobs(connection)
         await fail_documents_of_failed_jobs(self.pool)
         return await run_due_jobs(self.pool, kb=self.kb, owner=self.owner, limit=JOBS_PER_ROUND)
 

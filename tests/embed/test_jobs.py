@@ -15,6 +15,7 @@ from functions._shared.jobs import claim_job, complete_job, requeue_stale_jobs
 from functions._shared.kb.runtime import KnowledgeBase, build_knowledge_base
 from functions._shared.settings import Settings
 from functions.embed import service
+from functions.embed.worker import EmbedWorker
 from tests.embed.conftest import indexed
 from tests.embed.factories import SHIPPING_TEXT, unique_marker
 
@@ -198,6 +199,7 @@ async def test_reprocess_endpoint_requeues_failed_documents(
             headers=admin,
         )
     ).json()
+    await indexed(api, created["id"], admin)
     await sql.execute(
         "update kb_documents set status = 'failed', last_error = 'test' where id = $1",
         UUID(created["id"]),
@@ -220,3 +222,22 @@ async def test_reprocess_of_unknown_document_is_404(
     )
 
     assert response.status_code == 404
+
+
+async def test_gateway_worker_resumes_a_job_whose_worker_died(
+    pool: DbPool, kb: KnowledgeBase, settings: Settings
+) -> None:
+    document_id = await queued_document(pool, settings)
+    job_id = (await job_of(pool, document_id))["id"]
+    async with pool.acquire() as connection:
+        await claim_job(
+            connection, kind=service.JOB_KIND, owner="dead-worker", lease_seconds=60, job_id=job_id
+        )
+    await pool.execute(
+        "update jobs set lease_expires_at = now() - interval '1 second' where id = $1", job_id
+    )
+
+    await EmbedWorker(pool, kb=kb, owner="gateway", poll_seconds=60).run_once()
+
+    job = await job_of(pool, document_id)
+    assert (job["status"], job["attempts"]) == ("succeeded", 2)
