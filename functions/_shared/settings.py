@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     search_keyword_weight: float = Field(default=1.0, ge=0)
     search_hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
     # Query terms found in more chunks than this are left out of the keyword search.
-    search_keyword_max_term_chunks: int = Field(default=2000, ge=1)
+    search_keyword_max_term_chunks: int = Field(default=500, ge=1)
     search_keyword_max_terms: int = Field(default=8, ge=1)
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
