@@ -12,11 +12,7 @@ from functions._shared.events.hub import EventHub
 from functions._shared.events.relay import EventRelay
 from functions._shared.events.supabase import RealtimePublisher
 from functions._shared.kb.korean import warm_up
-from functions._shared.kb.runtime import (
-    build_knowledge_base,
-    close_knowledge_base,
-    open_knowledge_base,
-)
+from functions._shared.kb.runtime import opened_knowledge_base
 from functions._shared.lambda_handler import lambda_handler
 from functions._shared.logs import configure_logging
 from functions._shared.settings import Settings, get_settings
@@ -61,32 +57,31 @@ def gateway_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncCon
                 on_sequenced=publisher.wake if publisher is not None else None,
             )
             app.state.event_hub = hub
-            app.state.knowledge_base = build_knowledge_base(settings)
-            await open_knowledge_base(app.state.knowledge_base)
-            await check_vector_dimensions(pool, settings=settings)
-            embed_worker = EmbedWorker(
-                pool,
-                kb=app.state.knowledge_base,
-                owner=EMBED_WORKER_ID,
-                poll_seconds=settings.job_poll_seconds,
-            )
-            await relay.start()
-            if publisher is not None:
-                await publisher.start()
-            embed_worker.start()
-            warming = asyncio.create_task(
-                warm_up_later(settings.kiwi_warm_up_delay_seconds), name="kiwi-warm-up"
-            )
-            try:
-                yield
-            finally:
-                warming.cancel()
-                await asyncio.wait({warming}, timeout=10)
-                await embed_worker.stop()
+            async with opened_knowledge_base(settings) as knowledge_base:
+                app.state.knowledge_base = knowledge_base
+                await check_vector_dimensions(pool, settings=settings)
+                embed_worker = EmbedWorker(
+                    pool,
+                    kb=knowledge_base,
+                    owner=EMBED_WORKER_ID,
+                    poll_seconds=settings.job_poll_seconds,
+                )
+                await relay.start()
                 if publisher is not None:
-                    await publisher.stop()
-                await relay.stop()
-                await close_knowledge_base(app.state.knowledge_base)
+                    await publisher.start()
+                embed_worker.start()
+                warming = asyncio.create_task(
+                    warm_up_later(settings.kiwi_warm_up_delay_seconds), name="kiwi-warm-up"
+                )
+                try:
+                    yield
+                finally:
+                    warming.cancel()
+                    await asyncio.wait({warming}, timeout=10)
+                    await embed_worker.stop()
+                    if publisher is not None:
+                        await publisher.stop()
+                    await relay.stop()
 
     return lifespan
 

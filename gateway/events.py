@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request
 
+from functions._shared.app import AppSettings
 from functions._shared.auth import StreamPrincipal
 from functions._shared.auth.tokens import Principal
 from functions._shared.errors import NotFound, PermissionDenied
@@ -45,11 +46,11 @@ def authorize_topic(principal: Principal, topic: str) -> None:
 async def stream_events(
     request: Request,
     principal: StreamPrincipal,
+    settings: AppSettings,
     topic: Annotated[str, Path(description="conversation:{id}, approvals or dashboard")],
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
 ) -> EventStreamResponse:
     authorize_topic(principal, topic)
-    settings = request.app.state.settings
     hub: EventHub = request.app.state.event_hub
     subscription = hub.subscribe(topic)
     replay: list[EventFrame] = []

@@ -2,9 +2,10 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 
+from functions._shared.app import AppSettings
 from functions._shared.db.pool import Pool, check_database
 from functions._shared.errors import PROBLEM_CONTENT_TYPE
 
@@ -25,6 +26,6 @@ async def healthz() -> HealthStatus:
 
 
 @router.get("/readyz", response_model=HealthStatus, responses=_PROBLEM_503)
-async def readyz(request: Request, pool: Pool) -> HealthStatus:
-    await check_database(pool, timeout_seconds=request.app.state.settings.readiness_timeout_seconds)
+async def readyz(pool: Pool, settings: AppSettings) -> HealthStatus:
+    await check_database(pool, timeout_seconds=settings.readiness_timeout_seconds)
     return HealthStatus(status="ready")

@@ -17,12 +17,7 @@ from rich.table import Table
 
 from functions._shared.db.pool import DbPool, create_pool, resolve_database_url, transaction
 from functions._shared.errors import CCOSError
-from functions._shared.kb.runtime import (
-    KnowledgeBase,
-    build_knowledge_base,
-    close_knowledge_base,
-    open_knowledge_base,
-)
+from functions._shared.kb.runtime import KnowledgeBase, opened_knowledge_base
 from functions._shared.settings import Settings
 from functions.embed import service
 from functions.embed.extract import CONTENT_TYPES, extract_text
@@ -56,12 +51,10 @@ def collect_files(paths: list[Path]) -> list[Path]:
 @asynccontextmanager
 async def knowledge_base(settings: Settings) -> AsyncIterator[tuple[DbPool, KnowledgeBase]]:
     pool = await create_pool(settings, await resolve_database_url(settings))
-    knowledge_base = build_knowledge_base(settings)
     try:
-        await open_knowledge_base(knowledge_base)
-        yield pool, knowledge_base
+        async with opened_knowledge_base(settings) as opened:
+            yield pool, opened
     finally:
-        await close_knowledge_base(knowledge_base)
         await pool.close()
 
 

@@ -6,8 +6,9 @@ out into its own deployment without changing how it behaves.
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 
 from functions._shared.auth.tokens import TokenVerifier
 from functions._shared.db.pool import database_lifespan
@@ -34,3 +35,12 @@ def build_app(*, title: str, settings: Settings, lifespan: Lifespan) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+# The settings the app was built with (tests build apps with their own), not get_settings().
+AppSettings = Annotated[Settings, Depends(get_app_settings)]

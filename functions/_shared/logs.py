@@ -6,7 +6,6 @@ appended, so that every line, ours or a library's, passes through them.
 
 import logging
 import sys
-from typing import Any
 
 import structlog
 from structlog.types import Processor
@@ -63,7 +62,3 @@ def configure_logging(settings: Settings) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
-
-
-def bind_request_context(**values: Any) -> None:
-    structlog.contextvars.bind_contextvars(**values)

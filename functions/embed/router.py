@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from functions._shared.app import AppSettings
 from functions._shared.auth import AdminOrService, AgentUser, StaffOrService
 from functions._shared.db.pool import DbPool, Tx, get_pool
 from functions._shared.errors import PROBLEM_CONTENT_TYPE, InvalidInput, PayloadTooLarge
@@ -42,13 +43,7 @@ def get_knowledge_base(request: Request) -> KnowledgeBase:
     return knowledge_base
 
 
-def get_settings_from_app(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 KB = Annotated[KnowledgeBase, Depends(get_knowledge_base)]
-AppSettings = Annotated[Settings, Depends(get_settings_from_app)]
 Pool = Annotated[DbPool, Depends(get_pool)]
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {

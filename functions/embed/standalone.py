@@ -12,11 +12,7 @@ from fastapi import FastAPI
 
 from functions._shared.app import build_app
 from functions._shared.db.pool import database_lifespan
-from functions._shared.kb.runtime import (
-    build_knowledge_base,
-    close_knowledge_base,
-    open_knowledge_base,
-)
+from functions._shared.kb.runtime import opened_knowledge_base
 from functions._shared.lambda_handler import lambda_handler
 from functions._shared.logs import configure_logging
 from functions._shared.settings import Settings, get_settings
@@ -28,13 +24,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings)
 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with database_lifespan(app, settings):
-            app.state.knowledge_base = build_knowledge_base(settings)
-            await open_knowledge_base(app.state.knowledge_base)
-            try:
-                yield
-            finally:
-                await close_knowledge_base(app.state.knowledge_base)
+        async with (
+            database_lifespan(app, settings),
+            opened_knowledge_base(settings) as knowledge_base,
+        ):
+            app.state.knowledge_base = knowledge_base
+            yield
 
     standalone = build_app(
         title="Contact Center OS — embed",

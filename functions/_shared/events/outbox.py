@@ -6,7 +6,6 @@ committed. ``sequence_ready_events`` gives committed events their public, gap-fr
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
@@ -172,7 +171,3 @@ async def delete_events_before(
         cutoff,
     )
     return int(result.rsplit(maxsplit=1)[-1])
-
-
-def payload_dict(envelope: EventEnvelope) -> dict[str, Any]:
-    return envelope.model_dump(mode="json")

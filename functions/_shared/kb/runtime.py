@@ -5,6 +5,8 @@ retrieves through it, and both embed queries with the same embedder the chunks w
 """
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from functions._shared.db.pool import DbConnection
@@ -67,14 +69,18 @@ def build_knowledge_base(settings: Settings) -> KnowledgeBase:
     )
 
 
-async def open_knowledge_base(knowledge_base: KnowledgeBase) -> None:
-    """Start-up work of the vector backend (Qdrant: create or check the collection)."""
+@asynccontextmanager
+async def opened_knowledge_base(settings: Settings) -> AsyncIterator[KnowledgeBase]:
+    """The knowledge base with its vector backend ready (Qdrant: the collection created or
+    checked) and closed again on exit, whatever happens in between."""
+    knowledge_base = build_knowledge_base(settings)
+    # Only outside stores have start-up and shut-down work; pgvector has none.
     ensure = getattr(knowledge_base.vectors, "ensure_collection", None)
     if ensure is not None:
         await ensure()
-
-
-async def close_knowledge_base(knowledge_base: KnowledgeBase) -> None:
-    close = getattr(knowledge_base.vectors, "close", None)
-    if close is not None:
-        await close()
+    try:
+        yield knowledge_base
+    finally:
+        close = getattr(knowledge_base.vectors, "close", None)
+        if close is not None:
+            await close()
