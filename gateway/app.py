@@ -16,6 +16,8 @@ from functions._shared.kb.runtime import opened_knowledge_base
 from functions._shared.lambda_handler import lambda_handler
 from functions._shared.logs import configure_logging
 from functions._shared.settings import Settings, get_settings
+from functions.chat import router as chat_router
+from functions.chat.service import build_chat_runtime, close_chat_runtime
 from functions.embed import router as embed_router
 from functions.embed.router import WORKER_ID as EMBED_WORKER_ID
 from functions.embed.service import check_vector_dimensions
@@ -59,6 +61,7 @@ def gateway_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncCon
             app.state.event_hub = hub
             async with opened_knowledge_base(settings) as knowledge_base:
                 app.state.knowledge_base = knowledge_base
+                app.state.chat_runtime = build_chat_runtime(settings, knowledge_base)
                 await check_vector_dimensions(pool, settings=settings)
                 embed_worker = EmbedWorker(
                     pool,
@@ -79,6 +82,9 @@ def gateway_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncCon
                     warming.cancel()
                     await asyncio.wait({warming}, timeout=10)
                     await embed_worker.stop()
+                    await close_chat_runtime(
+                        app.state.chat_runtime, timeout_seconds=settings.chat_timeout_seconds
+                    )
                     if publisher is not None:
                         await publisher.stop()
                     await relay.stop()
@@ -95,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(me.router)
     app.include_router(events.router)
+    app.include_router(chat_router, prefix="/chat")
     app.include_router(embed_router, prefix="/embed")
     return app
 

@@ -132,6 +132,26 @@ def embed_reprocess(
     console.print(f"reprocess: {queued} queued, {ran} run")
 
 
+@cli.command()
+def chat() -> None:
+    """Talk to the assistant in the terminal, as a customer (citations and approvals shown)."""
+    from gateway.chat_cli import chat_loop  # noqa: PLC0415  (loads the KB and chat stack)
+
+    # Log lines would interleave with the conversation: warnings and errors only.
+    settings = get_settings().model_copy(update={"log_level": "WARNING"})
+    configure_logging(settings)
+    terminal = Console()
+
+    def read_line() -> str | None:
+        try:
+            return terminal.input("[bold]고객> [/bold]")
+        except EOFError:
+            return None
+
+    conversation_id = asyncio.run(chat_loop(settings, read_line=read_line, console=terminal))
+    console.print(f"conversation {conversation_id} kept; read it with GET /chat/conversations/ID")
+
+
 def _exit_normally(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 

@@ -119,9 +119,59 @@ class Settings(BaseSettings):
     qdrant_api_key: SecretStr | None = None
     qdrant_collection: str = "ccos_kb_chunks"
 
+    # Chat: the AI turn
+    # openai: Chat Completions (streaming, tools). offline: an extractive answer from the best
+    # KB passages, labelled as such. Unset: openai when OPENAI_API_KEY is set, else offline.
+    chat_provider: Literal["offline", "openai"] | None = None
+    chat_model: str = "gpt-4-turbo"
+    # Low: answers must stay close to the cited sources and read the same way each time; the
+    # tone template gives the warmth. top_p stays at 1.0 (tune one of the two, not both).
+    chat_temperature: float = Field(default=0.2, ge=0, le=2)
+    chat_top_p: float = Field(default=1.0, gt=0, le=1)
+    chat_max_tokens: int = Field(default=700, ge=16, le=16_000)
+    chat_timeout_seconds: float = Field(default=30.0, gt=0)
+    # A cheap structured-output call that adds to the rules (openai provider only).
+    chat_classifier_enabled: bool = True
+    chat_classifier_model: str = "gpt-4o-mini"
+    chat_classifier_timeout_seconds: float = Field(default=8.0, gt=0)
+    chat_classifier_max_tokens: int = Field(default=120, ge=16)
+    chat_retrieval_k: int = Field(default=4, ge=1, le=20)
+    # Grounding: the best retrieved passage's cosine similarity plus this weight times the
+    # share of the question's keywords it contains; below the minimum, a human answers.
+    chat_grounding_min_score: float = Field(default=0.28, ge=0)
+    chat_grounding_keyword_weight: float = Field(default=0.2, ge=0)
+    chat_history_token_budget: int = Field(default=1500, ge=0)
+    chat_history_max_messages: int = Field(default=20, ge=0)
+    chat_max_message_chars: int = Field(default=4000, ge=1)
+    # The model writes this first when the sources do not support an answer.
+    chat_uncertainty_marker: str = Field(default="[[확인 필요]]", min_length=3)
+    # Streamed text is held until this many characters (or the end): enough to catch the
+    # uncertainty marker before anything reaches the customer.
+    chat_stream_hold_chars: int = Field(default=24, ge=0)
+    chat_prompts_dir: Path | None = None
+    chat_policy_path: Path | None = None
+    chat_tools_path: Path | None = None
+    chat_customer_token_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    chat_start_rate_limit_per_minute: int = Field(default=20, ge=1)
+    chat_message_rate_limit_per_minute: int = Field(default=30, ge=1)
+    # A duplicate post waits this long for the first post's turn to finish.
+    chat_duplicate_wait_seconds: float = Field(default=60.0, gt=0)
+
+    # Human approvals
+    approval_deadline_seconds: int = Field(default=300, ge=1)
+    # Per reason, e.g. {"safety_incident": 120}: an approval takes its reasons' shortest.
+    approval_deadline_seconds_by_reason: dict[str, int] = Field(
+        default_factory=lambda: {"safety_incident": 120, "abuse": 120}
+    )
+    # Customer-facing Korean texts (notices): a folder of .txt files overriding the bundled ones.
+    customer_texts_dir: Path | None = None
+
     # Server and logs
     server_host: str = "127.0.0.1"
     server_port: int = Field(default=8000, gt=0, lt=65536)
+    # The header carrying the client's address behind a proxy (Fly.io: Fly-Client-IP), used
+    # for per-address rate limits. Unset: the connection's peer address.
+    client_address_header: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
 
@@ -148,6 +198,12 @@ class Settings(BaseSettings):
         if self.embedding_provider is not None:
             return self.embedding_provider
         return "openai" if self.openai_api_key is not None else "local"
+
+    @property
+    def effective_chat_provider(self) -> Literal["offline", "openai"]:
+        if self.chat_provider is not None:
+            return self.chat_provider
+        return "openai" if self.openai_api_key is not None else "offline"
 
     @property
     def realtime_broadcast_url(self) -> str | None:

@@ -555,7 +555,12 @@ async def test_migration_adds_existing_domain_tables_to_the_supabase_publication
         "where pubname = 'supabase_realtime'"
     )
 
-    assert [tuple(row) for row in tables] == [("public", "agent_profiles")]
+    assert {tuple(row) for row in tables} == {
+        ("public", "agent_profiles"),
+        ("public", "conversations"),
+        ("public", "messages"),
+        ("public", "approvals"),
+    }
 
 
 async def test_migration_does_nothing_on_plain_postgres(fresh_database: str) -> None:
