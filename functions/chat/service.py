@@ -17,7 +17,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from functions._shared.auth.tokens import Principal, Role, mint_token
+from functions._shared.auth.tokens import Principal, Role, mint_token, signing_secret
 from functions._shared.db.pool import DbConnection, DbPool, transaction
 from functions._shared.errors import (
     Conflict,
@@ -142,6 +142,10 @@ async def start_conversation(
         limit=settings.chat_start_rate_limit_per_minute,
         what="new conversations from this address",
     )
+    if signing_secret(settings) is None:
+        raise DependencyUnavailable(
+            "Customer tokens cannot be signed: set SUPABASE_JWT_SECRET.", code="no_signing_secret"
+        )
     customer = body.customer
     async with transaction(pool) as tx:
         conversation_id = await queries.insert_conversation(

@@ -8,7 +8,7 @@ import asyncpg
 import httpx
 import pytest
 
-from functions._shared.settings import Settings
+from functions._shared.settings import AppMode, Settings
 from gateway.app import create_app
 from tests.chat.conftest import post, start_conversation
 from tests.conftest import running_client
@@ -131,3 +131,18 @@ async def test_rls_lets_agents_read_conversation_tables_and_nobody_else(
             await chat_sql.execute("set local role anon")
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await chat_sql.fetchval(f"select count(*) from {table}")
+
+
+async def test_without_a_signing_secret_starting_is_503_not_500(chat_settings: Settings) -> None:
+    settings = chat_settings.model_copy(
+        update={
+            "app_mode": AppMode.PRODUCTION,
+            "supabase_url": "https://project.supabase.co",
+            "supabase_jwt_secret": None,
+        }
+    )
+    async with running_client(create_app(settings)) as api:
+        response = await api.post("/chat/conversations", json={})
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "no_signing_secret"
