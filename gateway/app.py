@@ -11,11 +11,13 @@ from functions._shared.db.pool import database_lifespan
 from functions._shared.events.hub import EventHub
 from functions._shared.events.relay import EventRelay
 from functions._shared.events.supabase import RealtimePublisher
+from functions._shared.hitl.callbacks import CallbackSender
 from functions._shared.kb.korean import warm_up
 from functions._shared.kb.runtime import opened_knowledge_base
 from functions._shared.lambda_handler import lambda_handler
 from functions._shared.logs import configure_logging
 from functions._shared.settings import Settings, get_settings
+from functions.approve import router as approve_router
 from functions.chat import router as chat_router
 from functions.chat.service import build_chat_runtime, close_chat_runtime
 from functions.embed import router as embed_router
@@ -73,6 +75,8 @@ def gateway_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncCon
                 if publisher is not None:
                     await publisher.start()
                 embed_worker.start()
+                callback_sender = CallbackSender(pool, settings=settings)
+                await callback_sender.start()
                 warming = asyncio.create_task(
                     warm_up_later(settings.kiwi_warm_up_delay_seconds), name="kiwi-warm-up"
                 )
@@ -82,6 +86,7 @@ def gateway_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncCon
                     warming.cancel()
                     await asyncio.wait({warming}, timeout=10)
                     await embed_worker.stop()
+                    await callback_sender.stop()
                     await close_chat_runtime(
                         app.state.chat_runtime, timeout_seconds=settings.chat_timeout_seconds
                     )
@@ -102,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(me.router)
     app.include_router(events.router)
     app.include_router(chat_router, prefix="/chat")
+    app.include_router(approve_router, prefix="/approve")
     app.include_router(embed_router, prefix="/embed")
     return app
 

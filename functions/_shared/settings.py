@@ -165,6 +165,35 @@ class Settings(BaseSettings):
     )
     # Customer-facing Korean texts (notices): a folder of .txt files overriding the bundled ones.
     customer_texts_dir: Path | None = None
+    # The longest deadline an external agent may ask for (deadline_seconds).
+    approval_max_deadline_seconds: int = Field(default=7 * 24 * 3600, ge=1)
+    # Reason codes an agent must choose from when rejecting.
+    approval_reject_reasons: list[str] = Field(
+        default_factory=lambda: [
+            "inaccurate",
+            "policy_violation",
+            "needs_human_judgement",
+            "tone",
+            "personal_data",
+            "action_not_allowed",
+            "other",
+        ],
+        min_length=1,
+    )
+    approval_detail_messages: int = Field(default=20, ge=0, le=500)
+
+    # Callbacks to external agents (signed like Stripe's webhooks)
+    # Unset: embedded mode generates one into DATA_DIR; production refuses to send callbacks.
+    callback_signing_secret: SecretStr | None = None
+    # Hosts a callback_url may point at. Unset: loopback in embedded mode, none in production.
+    callback_allowed_hosts: list[str] | None = None
+    callback_timeout_seconds: float = Field(default=5.0, gt=0)
+    callback_max_attempts: int = Field(default=8, ge=1)
+    callback_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    callback_max_backoff_seconds: float = Field(default=300.0, gt=0)
+    callback_poll_seconds: float = Field(default=1.0, gt=0)
+    # Receivers should refuse signatures older than this (documented recipe).
+    callback_signature_tolerance_seconds: int = Field(default=300, ge=1)
 
     # Server and logs
     server_host: str = "127.0.0.1"
@@ -204,6 +233,12 @@ class Settings(BaseSettings):
         if self.chat_provider is not None:
             return self.chat_provider
         return "openai" if self.openai_api_key is not None else "offline"
+
+    @property
+    def effective_callback_allowed_hosts(self) -> list[str]:
+        if self.callback_allowed_hosts is not None:
+            return self.callback_allowed_hosts
+        return ["127.0.0.1", "localhost", "::1"] if self.is_embedded else []
 
     @property
     def realtime_broadcast_url(self) -> str | None:

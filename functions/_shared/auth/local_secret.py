@@ -1,4 +1,5 @@
-"""The embedded mode's HS256 signing secret, generated once into the data folder."""
+"""Secrets the embedded mode generates once into the data folder (signing keys for tokens and
+for callbacks), so that every process of one checkout shares them."""
 
 import os
 import secrets
@@ -7,11 +8,10 @@ from pathlib import Path
 SECRET_FILE_NAME = "jwt-secret"  # noqa: S105 (a file name, not a secret)
 
 
-def load_or_create_local_secret(data_dir: Path) -> str:
-    path = data_dir / SECRET_FILE_NAME
+def load_or_create_secret(path: Path) -> str:
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     candidate = secrets.token_urlsafe(48)
     try:
         # O_EXCL: when two processes start at once, exactly one writes and both read its secret.
@@ -21,3 +21,7 @@ def load_or_create_local_secret(data_dir: Path) -> str:
     with os.fdopen(descriptor, "w") as secret_file:
         secret_file.write(candidate)
     return candidate
+
+
+def load_or_create_local_secret(data_dir: Path) -> str:
+    return load_or_create_secret(data_dir / SECRET_FILE_NAME)

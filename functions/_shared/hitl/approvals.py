@@ -1,8 +1,10 @@
 """Approvals: what a person must decide before the AI's draft or action takes effect.
 
-Status ``pending → approved | edited | rejected | expired | cancelled``. Every change appends
-to ``approval_audit`` and is announced on the ``approvals`` and ``dashboard`` topics (never on
-the conversation's own topic: its customer must not learn the reasons, let alone the draft).
+Status ``pending → approved | edited | rejected | expired | cancelled``; while pending, the
+assignee and the escalation level may change. Every change appends to ``approval_audit`` and is
+announced on the ``approvals`` and ``dashboard`` topics (never on the conversation's own topic:
+its customer must not learn the reasons, let alone the draft). Callers lock the row
+(``lock_approval``) and check ``status`` first, so of two concurrent decisions exactly one wins.
 """
 
 from dataclasses import dataclass
@@ -23,6 +25,13 @@ from functions._shared.hitl.messages import Citation
 from functions._shared.settings import Settings
 
 ApprovalKind = Literal["reply", "action"]
+Decision = Literal["approve", "edit", "reject", "expire"]
+DECIDED_STATUS: dict[str, ApprovalStatus] = {
+    "approve": "approved",
+    "edit": "edited",
+    "reject": "rejected",
+    "expire": "expired",
+}
 
 
 @dataclass(frozen=True)
@@ -31,16 +40,47 @@ class Approval:
     kind: ApprovalKind
     status: ApprovalStatus
     conversation_id: UUID | None
+    source_message_id: UUID | None
     reasons: list[str]
     escalation_level: int
     deadline_at: datetime | None
     assignee_id: str | None
+    draft: str | None
+    draft_citations: list[dict[str, Any]]
+    action: dict[str, Any] | None
+    summary: str | None
+    error: str | None
+    requester_id: str
+    requester_role: str
+    idempotency_key: str | None
+    request_hash: str | None
+    callback_url: str | None
+    decision: Decision | None
+    decision_reason: str | None
+    decision_note: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+    final_content: str | None
     created_at: datetime
+    updated_at: datetime
+
+    def citations(self) -> list[Citation]:
+        return [
+            Citation(
+                document_id=UUID(c["document_id"]),
+                title=c["title"],
+                chunk_id=UUID(c["chunk_id"]),
+                score=c["score"],
+            )
+            for c in self.draft_citations
+        ]
 
 
 _COLUMNS = (
-    "id, kind, status, conversation_id, reasons, escalation_level, deadline_at, assignee_id,"
-    " created_at"
+    "id, kind, status, conversation_id, source_message_id, reasons, escalation_level,"
+    " deadline_at, assignee_id, draft, draft_citations, action, summary, error, requester_id,"
+    " requester_role, idempotency_key, request_hash, callback_url, decision, decision_reason,"
+    " decision_note, decided_by, decided_at, final_content, created_at, updated_at"
 )
 
 
@@ -68,13 +108,17 @@ async def create_approval(
     action: dict[str, Any] | None = None,
     summary: str | None = None,
     error: str | None = None,
+    callback_url: str | None = None,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
 ) -> Approval:
     row = await tx.fetchrow(
         f"""
         insert into approvals
             (kind, reasons, requester_id, requester_role, deadline_at, conversation_id,
-             source_message_id, draft, draft_citations, action, summary, error)
-        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             source_message_id, draft, draft_citations, action, summary, error, callback_url,
+             idempotency_key, request_hash)
+        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
         returning {_COLUMNS}
         """,
         kind,
@@ -89,6 +133,9 @@ async def create_approval(
         action,
         summary,
         error,
+        callback_url,
+        idempotency_key,
+        request_hash,
     )
     assert row is not None  # an insert always returns its row
     approval = Approval(**dict(row))
@@ -104,6 +151,133 @@ async def create_approval(
     )
     await announce(tx, approval, type=EventType.APPROVAL_CREATED, previous_status=None)
     return approval
+
+
+async def find_approval(connection: DbConnection, approval_id: UUID) -> Approval | None:
+    row = await connection.fetchrow(f"select {_COLUMNS} from approvals where id = $1", approval_id)
+    return Approval(**dict(row)) if row is not None else None
+
+
+async def lock_approval(tx: DbConnection, approval_id: UUID) -> Approval | None:
+    """The approval, locked until the transaction ends: check its status after this."""
+    row = await tx.fetchrow(
+        f"select {_COLUMNS} from approvals where id = $1 for update", approval_id
+    )
+    return Approval(**dict(row)) if row is not None else None
+
+
+async def find_by_idempotency_key(
+    connection: DbConnection, *, requester_id: str, idempotency_key: str
+) -> Approval | None:
+    row = await connection.fetchrow(
+        f"select {_COLUMNS} from approvals where requester_id = $1 and idempotency_key = $2",
+        requester_id,
+        idempotency_key,
+    )
+    return Approval(**dict(row)) if row is not None else None
+
+
+async def assign_approval(
+    tx: DbConnection, approval: Approval, *, assignee_id: str, actor_id: str, actor_role: str
+) -> Approval:
+    """Set the assignee of a locked, pending approval (a claim, or a supervisor's reassignment)."""
+    row = await tx.fetchrow(
+        f"update approvals set assignee_id = $2, updated_at = now() where id = $1"
+        f" returning {_COLUMNS}",
+        approval.id,
+        assignee_id,
+    )
+    assert row is not None  # the caller holds the row's lock
+    updated = Approval(**dict(row))
+    await append_audit(
+        tx,
+        approval_id=approval.id,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        event="claimed" if assignee_id == actor_id else "reassigned",
+        from_status=approval.status,
+        to_status=updated.status,
+        data={"from_assignee": approval.assignee_id, "to_assignee": assignee_id},
+    )
+    await announce(tx, updated, type=EventType.APPROVAL_UPDATED, previous_status=approval.status)
+    return updated
+
+
+async def decide_approval(
+    tx: DbConnection,
+    approval: Approval,
+    *,
+    decision: Decision,
+    actor_id: str,
+    actor_role: str,
+    final_content: str | None = None,
+    reason: str | None = None,
+    note: str | None = None,
+) -> Approval:
+    """Move a locked, pending approval to its final status, with audit and event."""
+    status = DECIDED_STATUS[decision]
+    row = await tx.fetchrow(
+        f"""
+        update approvals
+        set status = $2, decision = $3, final_content = $4, decision_reason = $5,
+            decision_note = $6, decided_by = $7, decided_at = now(), updated_at = now(),
+            assignee_id = coalesce(assignee_id, $7)
+        where id = $1
+        returning {_COLUMNS}
+        """,
+        approval.id,
+        status,
+        decision,
+        final_content,
+        reason,
+        note,
+        actor_id,
+    )
+    assert row is not None  # the caller holds the row's lock
+    decided = Approval(**dict(row))
+    data: dict[str, Any] = {"decision": decision, "reason": reason}
+    if decision == "edit":
+        data.update(draft=approval.draft, sent=final_content)
+    await append_audit(
+        tx,
+        approval_id=approval.id,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        event="decided",
+        from_status=approval.status,
+        to_status=status,
+        note=note,
+        data=data,
+    )
+    event = EventType.APPROVAL_EXPIRED if decision == "expire" else EventType.APPROVAL_UPDATED
+    await announce(tx, decided, type=event, previous_status=approval.status)
+    return decided
+
+
+async def pending_approvals_of(tx: DbConnection, conversation_id: UUID) -> int:
+    count: int = await tx.fetchval(
+        "select count(*) from approvals where conversation_id = $1 and status = 'pending'",
+        conversation_id,
+    )
+    return count
+
+
+def callback_payload(approval: Approval) -> dict[str, Any]:
+    """What an external requester receives when its approval is decided or expires."""
+    return {
+        "id": str(approval.id),
+        "kind": approval.kind,
+        "status": approval.status,
+        "decision": approval.decision,
+        "decided_by": approval.decided_by,
+        "decided_at": approval.decided_at.isoformat() if approval.decided_at else None,
+        "reason": approval.decision_reason,
+        "note": approval.decision_note,
+        "action": approval.action,
+        "summary": approval.summary,
+        "conversation_id": str(approval.conversation_id) if approval.conversation_id else None,
+        "idempotency_key": approval.idempotency_key,
+    }
 
 
 async def append_audit(
@@ -155,8 +329,3 @@ async def announce(
     )
     for topic in (APPROVALS_TOPIC, DASHBOARD_TOPIC):
         await emit(tx, topic=topic, type=type, data=change)
-
-
-async def find_approval(connection: DbConnection, approval_id: UUID) -> Approval | None:
-    row = await connection.fetchrow(f"select {_COLUMNS} from approvals where id = $1", approval_id)
-    return Approval(**dict(row)) if row is not None else None

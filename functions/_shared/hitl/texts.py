@@ -11,6 +11,8 @@ class Notice(StrEnum):
     HANDOFF = "handoff"
     NO_ANSWER = "no_answer"
     FALLBACK = "fallback"
+    REJECTED = "rejected"
+    ACTION_APPROVED = "action_approved"
 
 
 @cache
