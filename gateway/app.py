@@ -24,7 +24,9 @@ from functions.embed import router as embed_router
 from functions.embed.router import WORKER_ID as EMBED_WORKER_ID
 from functions.embed.service import check_vector_dimensions
 from functions.embed.worker import EmbedWorker
+from functions.timeouts import router as timeouts_router
 from gateway import events, health, me
+from gateway.scheduler import SweepScheduler
 
 
 async def warm_up_later(delay_seconds: float) -> None:
@@ -77,12 +79,16 @@ def gateway_lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncCon
                 embed_worker.start()
                 callback_sender = CallbackSender(pool, settings=settings)
                 await callback_sender.start()
+                scheduler = SweepScheduler(pool, settings=settings)
+                if settings.scheduler_enabled:
+                    scheduler.start()
                 warming = asyncio.create_task(
                     warm_up_later(settings.kiwi_warm_up_delay_seconds), name="kiwi-warm-up"
                 )
                 try:
                     yield
                 finally:
+                    await scheduler.stop()
                     warming.cancel()
                     await asyncio.wait({warming}, timeout=10)
                     await embed_worker.stop()
@@ -108,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(chat_router, prefix="/chat")
     app.include_router(approve_router, prefix="/approve")
+    app.include_router(timeouts_router, prefix="/timeouts")
     app.include_router(embed_router, prefix="/embed")
     return app
 

@@ -23,6 +23,8 @@ kb_cli = typer.Typer(help="Knowledge-base commands.", no_args_is_help=True)
 cli.add_typer(kb_cli, name="kb")
 embed_cli = typer.Typer(help="Embedding commands.", no_args_is_help=True)
 cli.add_typer(embed_cli, name="embed")
+timeouts_cli = typer.Typer(help="Deadline and housekeeping sweeps.", no_args_is_help=True)
+cli.add_typer(timeouts_cli, name="timeouts")
 console = Console(stderr=True)
 
 
@@ -130,6 +132,26 @@ def embed_reprocess(
         console.print(f"[red]{error.detail}[/red]")
         raise typer.Exit(code=1) from error
     console.print(f"reprocess: {queued} queued, {ran} run")
+
+
+@timeouts_cli.command("sweep")
+def timeouts_sweep() -> None:
+    """Run every sweep once now and print the counts (safe beside running servers)."""
+    from rich.table import Table  # noqa: PLC0415
+
+    from functions.timeouts.service import sweep_once  # noqa: PLC0415
+
+    settings = get_settings()
+    configure_logging(settings)
+    try:
+        report = asyncio.run(sweep_once(settings))
+    except CCOSError as error:
+        console.print(f"[red]{error.detail}[/red]")
+        raise typer.Exit(code=1) from error
+    table = Table("sweep", "counts", title="timeouts sweep", title_justify="left")
+    for name, counts in report.items():
+        table.add_row(name, ", ".join(f"{key} {value}" for key, value in counts.items()))
+    Console().print(table)
 
 
 @cli.command()

@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from functions._shared.auth.tokens import Role, mint_token
 from functions._shared.db.embedded import embedded_server, with_database
 from functions._shared.db.migrations import apply_migrations, discover_migrations
+from functions._shared.db.pool import init_connection
 from functions._shared.settings import Settings, get_settings
 from gateway.server import GatewayServer
 
@@ -176,3 +177,25 @@ async def serve_over_loopback(app: FastAPI) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+@asynccontextmanager
+async def database_of_its_own(server_uri: str, prefix: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for tests that need exact counts or data of their own."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    url = await _create_database(server_uri, name, migrate=True)
+    try:
+        yield url
+    finally:
+        await _drop_database(server_uri, name)
+
+
+@asynccontextmanager
+async def connected(url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection (autocommit, our JSON and vector codecs) for checking what is stored."""
+    connection = await asyncpg.connect(url)
+    await init_connection(connection)
+    try:
+        yield connection
+    finally:
+        await connection.close()

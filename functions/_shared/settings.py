@@ -165,6 +165,11 @@ class Settings(BaseSettings):
     )
     # Customer-facing Korean texts (notices): a folder of .txt files overriding the bundled ones.
     customer_texts_dir: Path | None = None
+    # Per approval kind, e.g. {"action": 900}: the starting point before the reasons' deadlines.
+    approval_deadline_seconds_by_kind: dict[str, int] = Field(default_factory=dict)
+    # After each missed deadline the approval escalates one level and gets the next deadline
+    # from this ladder (seconds); past the last one it expires.
+    approval_escalation_ladder_seconds: list[float] = Field(default_factory=lambda: [300.0, 600.0])
     # The longest deadline an external agent may ask for (deadline_seconds).
     approval_max_deadline_seconds: int = Field(default=7 * 24 * 3600, ge=1)
     # Reason codes an agent must choose from when rejecting.
@@ -194,6 +199,23 @@ class Settings(BaseSettings):
     callback_poll_seconds: float = Field(default=1.0, gt=0)
     # Receivers should refuse signatures older than this (documented recipe).
     callback_signature_tolerance_seconds: int = Field(default=300, ge=1)
+
+    # Timeouts: sweeps and their scheduler
+    # Conversations in `ai` or `human` with no activity for this long are closed with a notice
+    # (`pending_human` ones wait for a person and are never closed by the sweep).
+    conversation_idle_close_seconds: int = Field(default=30 * 60, ge=1)
+    # Off for instances that should not sweep (any number may: sweeps never double an effect).
+    scheduler_enabled: bool = True
+    # Approvals are swept often enough that a due one is handled within 10 s of its deadline.
+    sweep_approvals_interval_seconds: float = Field(default=2.0, gt=0)
+    sweep_conversations_interval_seconds: float = Field(default=30.0, gt=0)
+    sweep_jobs_interval_seconds: float = Field(default=30.0, gt=0)
+    sweep_callbacks_interval_seconds: float = Field(default=10.0, gt=0)
+    sweep_retention_interval_seconds: float = Field(default=3600.0, gt=0)
+    # Items one sweep run handles at most (each in its own transaction); the rest wait a tick.
+    sweep_batch_size: int = Field(default=500, ge=1)
+    # Rate-limit windows older than this are deleted by the retention sweep.
+    rate_limit_retention_seconds: int = Field(default=3600, ge=60)
 
     # Server and logs
     server_host: str = "127.0.0.1"

@@ -308,7 +308,7 @@ async def request_action(
     deadline_at = (
         now + timedelta(seconds=body.deadline_seconds)
         if body.deadline_seconds is not None
-        else approval_deadline(settings, reasons=[EXTERNAL_REQUEST_REASON], now=now)
+        else approval_deadline(settings, kind="action", reasons=[EXTERNAL_REQUEST_REASON], now=now)
     )
     approval = await create_approval(
         tx,

@@ -568,14 +568,13 @@ async def _hand_over(
 ) -> TurnResult:
     """Open the approval(s), tell the customer a person will follow up, wait for one."""
     settings = runtime.settings
-    deadline_at = approval_deadline(settings, reasons=reasons, now=datetime.now(UTC))
+    now = datetime.now(UTC)
     # What already reached the customer is not a draft to approve.
     held_text = draft.guard.draft if not draft.shown else ""
     common: dict[str, Any] = {
         "reasons": reasons,
         "requester_id": AI_REQUESTER,
         "requester_role": "assistant",
-        "deadline_at": deadline_at,
         "conversation_id": turn.conversation_id,
         "source_message_id": turn.message.id,
         "error": draft.error,
@@ -586,6 +585,7 @@ async def _hand_over(
             await create_approval(
                 tx,
                 kind="action",
+                deadline_at=approval_deadline(settings, kind="action", reasons=reasons, now=now),
                 action={"name": call.name, "arguments": call.arguments},
                 draft=held_text or None,
                 summary=f"The assistant proposes {call.name}.",
@@ -597,6 +597,7 @@ async def _hand_over(
             await create_approval(
                 tx,
                 kind="reply",
+                deadline_at=approval_deadline(settings, kind="reply", reasons=reasons, now=now),
                 draft=held_text or None,
                 draft_citations=_citations(draft.guard, passages),
                 **common,

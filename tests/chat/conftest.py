@@ -11,20 +11,17 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from functions._shared.db.pool import init_connection
 from functions._shared.settings import Settings
 from gateway.app import create_app
 from gateway.kb_cli import ingest
-from tests.conftest import REPO_ROOT, _create_database, _drop_database, bearer, running_client
+from tests.conftest import REPO_ROOT, bearer, connected, database_of_its_own, running_client
 
 
 @pytest.fixture(scope="session")
 async def chat_database_url(server_uri: str) -> AsyncIterator[str]:
-    name = f"ccos_chat_{uuid.uuid4().hex[:12]}"
-    url = await _create_database(server_uri, name, migrate=True)
-    await ingest(Settings(_env_file=None, database_url=url), [REPO_ROOT / "examples" / "kb"])  # type: ignore[call-arg]
-    yield url
-    await _drop_database(server_uri, name)
+    async with database_of_its_own(server_uri, "ccos_chat") as url:
+        await ingest(Settings(_env_file=None, database_url=url), [REPO_ROOT / "examples" / "kb"])  # type: ignore[call-arg]
+        yield url
 
 
 @pytest.fixture
@@ -50,10 +47,8 @@ async def chat_api(chat_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def chat_sql(chat_database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(chat_database_url)
-    await init_connection(connection)
-    yield connection
-    await connection.close()
+    async with connected(chat_database_url) as connection:
+        yield connection
 
 
 @pytest.fixture

@@ -38,11 +38,15 @@ def embedded_env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def server(embedded_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    yield from serve(embedded_env)
+
+
+def serve(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = free_port()
     process = subprocess.Popen(
         [CCOS, "serve", "--port", str(port)],
         cwd=REPO_ROOT,
-        env=embedded_env,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -91,3 +95,58 @@ def test_serve_from_an_empty_data_folder_becomes_ready_and_accepts_minted_tokens
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 0
     assert "Traceback" not in output
+
+
+@pytest.fixture
+def fast_deadlines_server(
+    embedded_env: dict[str, str],
+) -> Iterator[tuple[str, subprocess.Popen[str], dict[str, str]]]:
+    env = {
+        **embedded_env,
+        "CHAT_PROVIDER": "offline",
+        "APPROVAL_DEADLINE_SECONDS": "1",
+        "APPROVAL_ESCALATION_LADDER_SECONDS": "[]",
+        "SWEEP_APPROVALS_INTERVAL_SECONDS": "0.5",
+    }
+    for base_url, process in serve(env):
+        yield base_url, process, env
+
+
+def test_the_scheduler_expires_a_due_approval_by_itself_and_stops_with_the_server(
+    fast_deadlines_server: tuple[str, subprocess.Popen[str], dict[str, str]],
+) -> None:
+    base_url, process, env = fast_deadlines_server
+    wait_until_ready(base_url, process, seconds=90)
+    agent = subprocess.run(
+        [CCOS, "token", "--role", "agent"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    started = httpx.post(f"{base_url}/chat/conversations", json={}, timeout=10).json()
+    # The knowledge base is empty here, so the question is held for a person.
+    turn = httpx.post(
+        f"{base_url}/chat/conversations/{started['id']}/messages",
+        json={"content": "배송은 얼마나 걸리나요?"},
+        headers={"Authorization": f"Bearer {started['token']}"},
+        timeout=30,
+    ).json()
+    approval_url = f"{base_url}/approve/approvals/{turn['approval']['id']}"
+
+    deadline = time.monotonic() + 15
+    status = "pending"
+    while status == "pending" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        status = httpx.get(
+            approval_url, headers={"Authorization": f"Bearer {agent}"}, timeout=5
+        ).json()["status"]
+
+    assert status == "expired"
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0
+    for trouble in ("Traceback", "Warning", '"level": "error"', "was never awaited"):
+        assert trouble not in output, output[-3000:]
+    assert "scheduler_stopped" in output

@@ -84,12 +84,14 @@ _COLUMNS = (
 )
 
 
-def approval_deadline(settings: Settings, *, reasons: list[str], now: datetime) -> datetime:
-    """The shortest deadline configured for any of the reasons (the default otherwise)."""
+def approval_deadline(
+    settings: Settings, *, kind: ApprovalKind, reasons: list[str], now: datetime
+) -> datetime:
+    """The kind's deadline (the default otherwise), shortened by any reason that has a shorter
+    one: a safety incident must not wait as long as a refund."""
     by_reason = settings.approval_deadline_seconds_by_reason
-    seconds = min(
-        [settings.approval_deadline_seconds] + [by_reason[r] for r in reasons if r in by_reason]
-    )
+    start = settings.approval_deadline_seconds_by_kind.get(kind, settings.approval_deadline_seconds)
+    seconds = min([start] + [by_reason[r] for r in reasons if r in by_reason])
     return now + timedelta(seconds=seconds)
 
 
@@ -158,6 +160,21 @@ async def find_approval(connection: DbConnection, approval_id: UUID) -> Approval
     return Approval(**dict(row)) if row is not None else None
 
 
+async def claim_due_approval(tx: DbConnection) -> Approval | None:
+    """The pending approval whose deadline passed longest ago that no other sweeper holds,
+    locked until the transaction ends (concurrent sweepers each get a different one)."""
+    row = await tx.fetchrow(
+        f"""
+        select {_COLUMNS} from approvals
+        where status = 'pending' and deadline_at <= now()
+        order by deadline_at
+        limit 1
+        for update skip locked
+        """
+    )
+    return Approval(**dict(row)) if row is not None else None
+
+
 async def lock_approval(tx: DbConnection, approval_id: UUID) -> Approval | None:
     """The approval, locked until the transaction ends: check its status after this."""
     row = await tx.fetchrow(
@@ -221,7 +238,9 @@ async def decide_approval(
         update approvals
         set status = $2, decision = $3, final_content = $4, decision_reason = $5,
             decision_note = $6, decided_by = $7, decided_at = now(), updated_at = now(),
-            assignee_id = coalesce(assignee_id, $7)
+            -- An expiry is nobody's work: the assignee stays as it was.
+            assignee_id = case when $3 = 'expire' then assignee_id
+                               else coalesce(assignee_id, $7) end
         where id = $1
         returning {_COLUMNS}
         """,
@@ -252,6 +271,38 @@ async def decide_approval(
     event = EventType.APPROVAL_EXPIRED if decision == "expire" else EventType.APPROVAL_UPDATED
     await announce(tx, decided, type=event, previous_status=approval.status)
     return decided
+
+
+async def escalate_approval(
+    tx: DbConnection, approval: Approval, *, deadline_at: datetime, actor_id: str
+) -> Approval:
+    """One level up for a locked, pending approval whose deadline passed, with its next one."""
+    row = await tx.fetchrow(
+        f"update approvals set escalation_level = escalation_level + 1, deadline_at = $2,"
+        f" updated_at = now() where id = $1 returning {_COLUMNS}",
+        approval.id,
+        deadline_at,
+    )
+    assert row is not None  # the caller holds the row's lock
+    escalated = Approval(**dict(row))
+    await append_audit(
+        tx,
+        approval_id=approval.id,
+        actor_id=actor_id,
+        actor_role="system",
+        event="escalated",
+        from_status=approval.status,
+        to_status=escalated.status,
+        data={
+            "escalation_level": escalated.escalation_level,
+            "missed_deadline": approval.deadline_at.isoformat() if approval.deadline_at else None,
+            "deadline_at": deadline_at.isoformat(),
+        },
+    )
+    await announce(
+        tx, escalated, type=EventType.APPROVAL_ESCALATED, previous_status=approval.status
+    )
+    return escalated
 
 
 async def pending_approvals_of(tx: DbConnection, conversation_id: UUID) -> int:

@@ -13,6 +13,8 @@ class Notice(StrEnum):
     FALLBACK = "fallback"
     REJECTED = "rejected"
     ACTION_APPROVED = "action_approved"
+    EXPIRED = "expired"
+    CLOSED = "closed"
 
 
 @cache
