@@ -80,6 +80,7 @@ async def _one_turn(
             principal=customer,
             conversation_id=conversation_id,
             body=MessagePost(content=line),
+            client_address="cli",
         )
     except CCOSError as error:
         console.print(f"[red]{error.detail}[/red]")

@@ -154,6 +154,12 @@ class Settings(BaseSettings):
     chat_customer_token_ttl_seconds: int = Field(default=24 * 3600, gt=0)
     chat_start_rate_limit_per_minute: int = Field(default=20, ge=1)
     chat_message_rate_limit_per_minute: int = Field(default=30, ge=1)
+    # Customer messages per client address across its conversations (a bot opening many).
+    chat_address_message_rate_limit_per_minute: int = Field(default=120, ge=1)
+    # Estimated LLM tokens (prompt + reply + classifier) one conversation may spend per UTC day.
+    chat_daily_token_budget_per_conversation: int = Field(default=100_000, ge=1)
+    # Streamed turns open at once on this instance.
+    chat_max_concurrent_streams: int = Field(default=2000, ge=1)
     # A duplicate post waits this long for the first post's turn to finish.
     chat_duplicate_wait_seconds: float = Field(default=60.0, gt=0)
 
@@ -220,6 +226,8 @@ class Settings(BaseSettings):
     # Server and logs
     server_host: str = "127.0.0.1"
     server_port: int = Field(default=8000, gt=0, lt=65536)
+    # Every request body (KB uploads: KB_MAX_UPLOAD_BYTES); larger ones get a 413 problem.
+    request_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # The header carrying the client's address behind a proxy (Fly.io: Fly-Client-IP), used
     # for per-address rate limits. Unset: the connection's peer address.
     client_address_header: str | None = None

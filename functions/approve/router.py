@@ -103,6 +103,23 @@ async def request_approval(
 
 
 @router.post(
+    "/approvals/claim-next",
+    response_model=ApprovalSummary,
+    responses={
+        204: {"description": "Nothing unassigned is pending."},
+        **_problems({422: "Invalid kind."}),
+    },
+)
+async def claim_next_approval(
+    principal: AgentUser, tx: Tx, kind: Literal["reply", "action"] | None = None
+) -> Any:
+    """Assign the caller the unassigned pending approval with the nearest deadline (agents
+    pressing "next" at the same time each get a different one)."""
+    claimed = await service.claim_next(tx, principal=principal, kind=kind)
+    return claimed if claimed is not None else Response(status_code=204)
+
+
+@router.post(
     "/approvals/{approval_id}/claim",
     responses=_problems(
         {404: "No such approval.", 409: "Not pending, or claimed by another agent."}

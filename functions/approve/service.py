@@ -16,6 +16,7 @@ from functions._shared.db.pool import DbConnection
 from functions._shared.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from functions._shared.hitl.approvals import (
     Approval,
+    ApprovalKind,
     approval_deadline,
     assign_approval,
     callback_payload,
@@ -24,6 +25,7 @@ from functions._shared.hitl.approvals import (
     find_approval,
     find_by_idempotency_key,
     lock_approval,
+    lock_next_unassigned,
     pending_approvals_of,
 )
 from functions._shared.hitl.callbacks import enqueue_callback, validate_callback_url
@@ -140,6 +142,23 @@ async def claim(
         actor_role=str(principal.role),
     )
     return summary_view(updated)
+
+
+async def claim_next(
+    tx: DbConnection, *, principal: Principal, kind: ApprovalKind | None
+) -> ApprovalSummary | None:
+    """Assign the caller the most urgent unassigned approval; None when there is none."""
+    approval = await lock_next_unassigned(tx, kind=kind)
+    if approval is None:
+        return None
+    claimed = await assign_approval(
+        tx,
+        approval,
+        assignee_id=principal.subject,
+        actor_id=principal.subject,
+        actor_role=str(principal.role),
+    )
+    return summary_view(claimed)
 
 
 def _checked_decision(

@@ -37,3 +37,24 @@ async def posted_turn(
 
 async def save_turn(tx: DbConnection, *, message_id: UUID, turn: dict[str, Any]) -> None:
     await tx.execute("update messages set turn = $2 where id = $1", message_id, turn)
+
+
+async def tokens_spent_today(database: DbConnection | DbPool, *, conversation_id: UUID) -> int:
+    spent: int | None = await database.fetchval(
+        "select tokens from llm_usage"
+        " where conversation_id = $1 and day = (now() at time zone 'utc')::date",
+        conversation_id,
+    )
+    return spent or 0
+
+
+async def add_tokens_spent(tx: DbConnection, *, conversation_id: UUID, tokens: int) -> None:
+    await tx.execute(
+        """
+        insert into llm_usage (conversation_id, day, tokens)
+        values ($1, (now() at time zone 'utc')::date, $2)
+        on conflict (conversation_id, day) do update set tokens = llm_usage.tokens + $2
+        """,
+        conversation_id,
+        tokens,
+    )

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from functions._shared.app import AppSettings
 from functions._shared.auth import AnyPrincipal
 from functions._shared.db.pool import Pool
-from functions._shared.errors import PROBLEM_CONTENT_TYPE, CCOSError
+from functions._shared.errors import PROBLEM_CONTENT_TYPE, CCOSError, RateLimited
 from functions.chat import service
 from functions.chat.schemas import (
     ConversationCreate,
@@ -25,7 +25,7 @@ from functions.chat.schemas import (
 router = APIRouter(tags=["chat"])
 
 
-def get_chat_runtime(request: Request) -> service.ChatRuntime:
+async def get_chat_runtime(request: Request) -> service.ChatRuntime:
     runtime: service.ChatRuntime = request.app.state.chat_runtime
     return runtime
 
@@ -106,24 +106,45 @@ async def post_message(
     pool: Pool,
     runtime: Runtime,
 ) -> Any:
-    accepted = await service.accept_message(
-        pool,
-        settings=runtime.settings,
-        principal=principal,
-        conversation_id=conversation_id,
-        body=body,
-    )
     wants_stream = "text/event-stream" in request.headers.get("accept", "")
+    if wants_stream:
+        # Counted before anything is stored, so a refused stream leaves no message behind.
+        if runtime.open_streams >= runtime.settings.chat_max_concurrent_streams:
+            raise RateLimited(
+                "Too many streamed turns are open on this instance.", retry_after_seconds=1
+            )
+        runtime.open_streams += 1
+    try:
+        accepted = await service.accept_message(
+            pool,
+            settings=runtime.settings,
+            principal=principal,
+            conversation_id=conversation_id,
+            body=body,
+            client_address=client_address(request, runtime.settings.client_address_header),
+        )
+    except BaseException:
+        if wants_stream:
+            runtime.open_streams -= 1
+        raise
     if not wants_stream:
         if isinstance(accepted, TurnResult):
             return accepted
         return await service.run_ai_turn(pool, runtime, accepted)
     return StreamingResponse(
-        _turn_events(pool, runtime, accepted),
+        _counted(runtime, _turn_events(pool, runtime, accepted)),
         status_code=201,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+async def _counted(runtime: service.ChatRuntime, events: AsyncIterator[str]) -> AsyncIterator[str]:
+    try:
+        async for event in events:
+            yield event
+    finally:
+        runtime.open_streams -= 1
 
 
 def _sse(event: str, data: Any) -> str:

@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -25,8 +25,9 @@ from functions._shared.errors import (
     InvalidInput,
     NotFound,
     PermissionDenied,
+    RateLimited,
 )
-from functions._shared.events.outbox import emit
+from functions._shared.events.outbox import emit_to_topics
 from functions._shared.events.schemas import (
     DASHBOARD_TOPIC,
     ConversationUpdated,
@@ -59,11 +60,13 @@ from functions.chat.prompts import (
     PromptTemplates,
     ToolDefinition,
     build_prompt,
+    estimated_tokens,
     load_prompt_templates,
     load_tools,
 )
 from functions.chat.providers import (
     ChatProvider,
+    Classification,
     OfflineProvider,
     OpenAIProvider,
     ProposedToolCall,
@@ -105,6 +108,8 @@ class ChatRuntime:
     tools: tuple[ToolDefinition, ...]
     # Streamed turns run as tasks that outlive a disconnected client; kept so they finish.
     turn_tasks: set["asyncio.Task[TurnResult]"] = field(default_factory=set)
+    # Streamed turns open now on this instance (CHAT_MAX_CONCURRENT_STREAMS).
+    open_streams: int = 0
 
 
 def build_chat_runtime(settings: Settings, knowledge_base: KnowledgeBase) -> ChatRuntime:
@@ -154,9 +159,12 @@ async def start_conversation(
             customer_name=customer.name if customer else None,
             customer_external_id=customer.external_id if customer else None,
         )
-        change = ConversationUpdated(conversation_id=conversation_id, status="ai")
-        for topic in (conversation_topic(conversation_id), DASHBOARD_TOPIC):
-            await emit(tx, topic=topic, type=EventType.CONVERSATION_UPDATED, data=change)
+        await emit_to_topics(
+            tx,
+            topics=[conversation_topic(conversation_id), DASHBOARD_TOPIC],
+            type=EventType.CONVERSATION_UPDATED,
+            data=ConversationUpdated(conversation_id=conversation_id, status="ai"),
+        )
     token = mint_token(
         settings,
         role=Role.CUSTOMER,
@@ -229,16 +237,14 @@ async def accept_message(
     principal: Principal,
     conversation_id: UUID,
     body: MessagePost,
+    client_address: str,
 ) -> Accepted:
     check_access(principal, conversation_id)
     content = validated_content(body.content, settings)
     is_customer = principal.role is Role.CUSTOMER
     if is_customer:
-        await hit_rate_limit(
-            pool,
-            key=f"chat-message:{conversation_id}",
-            limit=settings.chat_message_rate_limit_per_minute,
-            what="messages in this conversation",
+        await _check_customer_limits(
+            pool, settings=settings, conversation_id=conversation_id, client_address=client_address
         )
     async with transaction(pool) as tx:
         conversation = await lock_conversation(tx, conversation_id)
@@ -267,6 +273,36 @@ async def accept_message(
         client_message_id=body.client_message_id,
         wait_seconds=settings.chat_duplicate_wait_seconds,
     )
+
+
+async def _check_customer_limits(
+    pool: DbPool, *, settings: Settings, conversation_id: UUID, client_address: str
+) -> None:
+    """Per conversation and per address message rates, and the conversation's daily LLM token
+    budget (only a provider that bills counts), each a 429 problem with Retry-After."""
+    await hit_rate_limit(
+        pool,
+        key=f"chat-message:{conversation_id}",
+        limit=settings.chat_message_rate_limit_per_minute,
+        what="messages in this conversation",
+    )
+    await hit_rate_limit(
+        pool,
+        key=f"chat-address:{client_address}",
+        limit=settings.chat_address_message_rate_limit_per_minute,
+        what="messages from this address",
+    )
+    if settings.effective_chat_provider != "openai":
+        return
+    spent = await queries.tokens_spent_today(pool, conversation_id=conversation_id)
+    if spent >= settings.chat_daily_token_budget_per_conversation:
+        now = datetime.now(UTC)
+        midnight = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
+        raise RateLimited(
+            "This conversation has used its language-model budget for today.",
+            retry_after_seconds=max(1, int((midnight - now).total_seconds())),
+            code="token_budget_spent",
+        )
 
 
 async def _store_message(
@@ -345,6 +381,8 @@ class Draft:
     error: str | None = None
     # Some of it already reached the customer (a streamed turn).
     shown: bool = False
+    # Estimated tokens sent and received, for the conversation's daily budget.
+    tokens: int = 0
 
 
 async def run_ai_turn(
@@ -354,13 +392,18 @@ async def run_ai_turn(
     routing has let the turn through, and only what the guard releases."""
     started = time.monotonic()
     question = turn.message.content
-    passages, history, retrieval_error = await _retrieve(pool, runtime, turn)
-    reasons = await route_turn(
+    # The classifier needs only the message: it runs while the KB is searched.
+    classifying = asyncio.create_task(classify_message(runtime, question))
+    try:
+        passages, history, retrieval_error = await _retrieve(pool, runtime, turn)
+    finally:
+        classification = await classifying
+    reasons = route_turn(
         runtime,
         question=question,
         had_personal_data=turn.had_personal_data,
         passages=passages,
-        classify=retrieval_error is None,
+        classification=classification,
     )
     streaming = on_delta is not None and not reasons and retrieval_error is None
     if retrieval_error is not None:
@@ -414,6 +457,15 @@ async def run_ai_turn(
             )
         await record_activity(tx, turn.conversation_id)
         await queries.save_turn(tx, message_id=turn.message.id, turn=result.model_dump(mode="json"))
+        if runtime.provider.name == "openai":
+            classifier_tokens = (
+                estimated_tokens(runtime.templates.classifier + question)
+                if runtime.settings.chat_classifier_enabled
+                else 0
+            )
+            await queries.add_tokens_spent(
+                tx, conversation_id=turn.conversation_id, tokens=draft.tokens + classifier_tokens
+            )
     logger.info(
         "chat_turn",
         conversation_id=str(turn.conversation_id),
@@ -428,20 +480,24 @@ async def run_ai_turn(
     return result
 
 
-async def route_turn(
+async def classify_message(runtime: ChatRuntime, question: str) -> Classification | None:
+    """The cheap model's view of the (masked) message; None without one, or when it fails."""
+    if not runtime.settings.chat_classifier_enabled:
+        return None
+    return await runtime.provider.classify(
+        system_prompt=runtime.templates.classifier, text=question
+    )
+
+
+def route_turn(
     runtime: ChatRuntime,
     *,
     question: str,
     had_personal_data: bool,
     passages: list[SearchResult],
-    classify: bool = True,
+    classification: Classification | None,
 ) -> list[str]:
     """Why this (masked) message needs a person, before any reply is written; [] if not."""
-    classification = None
-    if classify and runtime.settings.chat_classifier_enabled:
-        classification = await runtime.provider.classify(
-            system_prompt=runtime.templates.classifier, text=question
-        )
     return policy.input_reasons(
         rule_reasons=runtime.rules.reasons(question),
         had_personal_data=had_personal_data,
@@ -456,6 +512,16 @@ async def _retrieve(
 ) -> tuple[list[SearchResult], list[StoredMessage], str | None]:
     """Passages and history; an embedder failure becomes the turn's error (a person answers),
     a database failure a 503 (the customer's message is already stored)."""
+    knowledge_base = runtime.knowledge_base
+    # Embedded before a connection is taken: an outside embedder must not hold one while it
+    # answers.
+    prepared, error = None, None
+    try:
+        prepared = await knowledge_base.prepare_query(turn.message.content)
+    # Any embedder failure (network, quota, bad answer): a person answers; logged.
+    except Exception as failure:
+        logger.warning("chat_retrieval_failed", error=f"{type(failure).__name__}: {failure}")
+        error = f"retrieval failed: {type(failure).__name__}"
     try:
         async with transaction(pool) as connection:
             history = [
@@ -463,19 +529,16 @@ async def _retrieve(
                 for m in await conversation_messages(connection, turn.conversation_id)
                 if m.id != turn.message.id
             ]
-            try:
-                passages = await runtime.knowledge_base.search(
-                    connection, query=turn.message.content, k=runtime.settings.chat_retrieval_k
+            passages = (
+                await knowledge_base.search_prepared(
+                    connection, prepared, k=runtime.settings.chat_retrieval_k
                 )
-            except _DATABASE_ERRORS:
-                raise
-            # Any embedder failure (network, quota, bad answer): a person answers; logged.
-            except Exception as error:
-                logger.warning("chat_retrieval_failed", error=f"{type(error).__name__}: {error}")
-                return [], history, f"retrieval failed: {type(error).__name__}"
-    except _DATABASE_ERRORS as error:
-        raise DependencyUnavailable("The database is unavailable.") from error
-    return passages, history, None
+                if prepared is not None
+                else []
+            )
+    except _DATABASE_ERRORS as failure:
+        raise DependencyUnavailable("The database is unavailable.") from failure
+    return passages, history, error
 
 
 def _new_guard(runtime: ChatRuntime, source_count: int) -> ReplyGuard:
@@ -511,6 +574,7 @@ async def _draft_reply(
         tools=tools,
     )
     draft = Draft(guard=_new_guard(runtime, len(passages)))
+    draft.tokens = sum(estimated_tokens(message["content"]) for message in request.messages)
     try:
         async for item in runtime.provider.reply(request):
             if isinstance(item, TextDelta):
@@ -526,6 +590,9 @@ async def _draft_reply(
         logger.warning("chat_provider_failed", provider=runtime.provider.name, error=str(error))
         draft.error = str(error)
     draft.shown = on_delta is not None and draft.guard.released_any
+    draft.tokens += estimated_tokens(draft.guard.draft) + sum(
+        estimated_tokens(str(call.arguments)) for call in draft.tool_calls
+    )
     if draft.error is None and not draft.guard.draft and not draft.tool_calls:
         draft.error = "the model returned an empty reply"
     return draft

@@ -38,7 +38,7 @@ WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 _MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
-def get_knowledge_base(request: Request) -> KnowledgeBase:
+async def get_knowledge_base(request: Request) -> KnowledgeBase:
     knowledge_base: KnowledgeBase = request.app.state.knowledge_base
     return knowledge_base
 

@@ -1,5 +1,6 @@
 """The queue and the detail, and who may use each route."""
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -119,3 +120,47 @@ async def test_unknown_approval_is_404(chat_api: httpx.AsyncClient, staff: Staff
     )
 
     assert (detail.status_code, decision.status_code) == (404, 404)
+
+
+async def test_agents_pressing_next_at_once_get_different_approvals(
+    chat_api: httpx.AsyncClient, chat_sql: Any, staff: StaffHeaders
+) -> None:
+    # Earlier tests leave unassigned approvals behind: out of the way first.
+    await chat_sql.execute(
+        "update approvals set assignee_id = 'someone'"
+        " where status = 'pending' and assignee_id is null"
+    )
+    created = [
+        (
+            await chat_api.post(
+                "/approve/approvals",
+                json=action_request(deadline_seconds=1),
+                headers=staff("admin"),
+            )
+        ).json()["id"]
+        for _ in range(3)
+    ]
+
+    claims = await asyncio.gather(
+        *(
+            chat_api.post("/approve/approvals/claim-next?kind=action", headers=staff("agent"))
+            for _ in range(3)
+        )
+    )
+
+    claimed = [response.json()["id"] for response in claims]
+    assert sorted(claimed) == sorted(created)
+    assert all(response.json()["assignee_id"] for response in claims)
+
+
+async def test_claim_next_with_nothing_to_take_is_204(
+    chat_api: httpx.AsyncClient, chat_sql: Any, staff: StaffHeaders
+) -> None:
+    await chat_sql.execute(
+        "update approvals set assignee_id = 'someone'"
+        " where status = 'pending' and assignee_id is null"
+    )
+
+    response = await chat_api.post("/approve/approvals/claim-next", headers=staff("agent"))
+
+    assert response.status_code == 204

@@ -35,6 +35,7 @@ def chat_settings(settings: Settings, chat_database_url: str) -> Settings:
             "chat_timeout_seconds": 2.0,
             # Every test starts conversations from the same test client address.
             "chat_start_rate_limit_per_minute": 100_000,
+            "chat_address_message_rate_limit_per_minute": 100_000,
         }
     )
 

@@ -19,7 +19,12 @@ from functions._shared.kb.runtime import build_knowledge_base
 from functions._shared.kb.search import SearchResult
 from functions._shared.pii import mask_personal_data
 from functions._shared.settings import Settings
-from functions.chat.service import build_chat_runtime, close_chat_runtime, route_turn
+from functions.chat.service import (
+    build_chat_runtime,
+    classify_message,
+    close_chat_runtime,
+    route_turn,
+)
 from tests.chat.conftest import post, start_conversation
 from tests.chat.openai_fakes import OPENAI_BASE, classifier_answer
 
@@ -54,11 +59,12 @@ async def routed(
                 passages: list[SearchResult] = await knowledge_base.search(
                     connection, query=masked, k=settings.chat_retrieval_k
                 )
-            reasons = await route_turn(
+            reasons = route_turn(
                 runtime,
                 question=masked,
                 had_personal_data=masked != case["text"],
                 passages=passages,
+                classification=await classify_message(runtime, masked),
             )
             outcomes.append((case["text"], reasons))
     finally:

@@ -29,6 +29,7 @@ def sweep_settings(settings: Settings, sweep_database_url: str) -> Settings:
             "database_url": SecretStr(sweep_database_url),
             "chat_provider": "offline",
             "chat_start_rate_limit_per_minute": 100_000,
+            "chat_address_message_rate_limit_per_minute": 100_000,
             "approval_deadline_seconds": 1,
             "approval_deadline_seconds_by_reason": {},
             "approval_deadline_seconds_by_kind": {},

@@ -13,7 +13,7 @@ from functions._shared.errors import NotAuthenticated, PermissionDenied
 _bearer = HTTPBearer(auto_error=False, description="A JWT: Supabase Auth or minted by ccos.")
 
 
-def get_token_verifier(request: Request) -> TokenVerifier:
+async def get_token_verifier(request: Request) -> TokenVerifier:
     verifier: TokenVerifier = request.app.state.token_verifier
     return verifier
 

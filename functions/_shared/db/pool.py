@@ -91,7 +91,9 @@ async def close_pool(pool: DbPool, *, timeout_seconds: float) -> None:
         pool.terminate()
 
 
-def get_pool(request: Request) -> DbPool:
+# Dependencies are `async def` even when they only read app state: FastAPI runs a plain `def`
+# dependency in its threadpool, which costs more than the lookup.
+async def get_pool(request: Request) -> DbPool:
     pool: DbPool | None = getattr(request.app.state, "pool", None)
     if pool is None:
         raise DependencyUnavailable("The database pool is not initialised.")

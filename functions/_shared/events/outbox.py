@@ -29,14 +29,38 @@ class InvalidEventError(ValueError):
     """An event whose topic or payload does not match the published contract."""
 
 
-async def emit(tx: DbConnection, *, topic: str, type: EventType, data: _Payload) -> int:
-    """Record an event in the caller's transaction; returns its outbox row id (not its seq)."""
+def _check_event(topic: str, type: EventType, data: _Payload) -> None:
     if not is_valid_topic(topic):
         raise InvalidEventError(f"Unknown topic {topic!r}")
     if type in _STREAM_ONLY_TYPES or not isinstance(data, EVENT_PAYLOADS[type]):
         raise InvalidEventError(f"{type} does not carry {data.__class__.__name__}")
     if topic_kind(topic) not in EVENT_TOPIC_KINDS[type]:
         raise InvalidEventError(f"{type} is not sent to {topic_kind(topic)} topics")
+
+
+async def emit_to_topics(
+    tx: DbConnection, *, topics: list[str], type: EventType, data: _Payload
+) -> None:
+    """The same event on several topics (a conversation's and the dashboard's), in one round
+    trip, in the caller's transaction."""
+    for topic in topics:
+        _check_event(topic, type, data)
+    await tx.execute(
+        "with inserted as ("
+        " insert into event_outbox (topic, type, data)"
+        " select topic, $2, $3 from unnest($1::text[]) with ordinality as t(topic, position)"
+        " order by position returning id"
+        ") select count(*) from inserted, pg_notify($4, '')",
+        topics,
+        type.value,
+        data.model_dump(mode="json"),
+        NOTIFY_CHANNEL,
+    )
+
+
+async def emit(tx: DbConnection, *, topic: str, type: EventType, data: _Payload) -> int:
+    """Record an event in the caller's transaction; returns its outbox row id (not its seq)."""
+    _check_event(topic, type, data)
     # One round trip: the notification is delivered at commit, and Postgres collapses
     # identical ones within a transaction.
     row_id: int = await tx.fetchval(

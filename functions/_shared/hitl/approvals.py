@@ -13,7 +13,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from functions._shared.db.pool import DbConnection
-from functions._shared.events.outbox import emit
+from functions._shared.events.outbox import emit_to_topics
 from functions._shared.events.schemas import (
     APPROVALS_TOPIC,
     DASHBOARD_TOPIC,
@@ -171,6 +171,22 @@ async def claim_due_approval(tx: DbConnection) -> Approval | None:
         limit 1
         for update skip locked
         """
+    )
+    return Approval(**dict(row)) if row is not None else None
+
+
+async def lock_next_unassigned(tx: DbConnection, *, kind: ApprovalKind | None) -> Approval | None:
+    """The unassigned pending approval with the nearest deadline that no one else is taking
+    right now, locked (agents pressing "next" at once each get a different one)."""
+    row = await tx.fetchrow(
+        f"""
+        select {_COLUMNS} from approvals
+        where status = 'pending' and assignee_id is null and ($1::text is null or kind = $1)
+        order by deadline_at asc nulls last, created_at, id
+        limit 1
+        for update skip locked
+        """,
+        kind,
     )
     return Approval(**dict(row)) if row is not None else None
 
@@ -378,5 +394,4 @@ async def announce(
         assignee_id=approval.assignee_id,
         reasons=approval.reasons,
     )
-    for topic in (APPROVALS_TOPIC, DASHBOARD_TOPIC):
-        await emit(tx, topic=topic, type=type, data=change)
+    await emit_to_topics(tx, topics=[APPROVALS_TOPIC, DASHBOARD_TOPIC], type=type, data=change)

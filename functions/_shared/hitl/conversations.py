@@ -6,7 +6,7 @@ from typing import Literal
 from uuid import UUID
 
 from functions._shared.db.pool import DbConnection
-from functions._shared.events.outbox import emit
+from functions._shared.events.outbox import emit_to_topics
 from functions._shared.events.schemas import (
     DASHBOARD_TOPIC,
     ConversationUpdated,
@@ -70,8 +70,12 @@ async def set_conversation_status(
         previous_status=conversation.status,
         assignee_id=updated.assignee_id,
     )
-    for topic in (conversation_topic(updated.id), DASHBOARD_TOPIC):
-        await emit(tx, topic=topic, type=EventType.CONVERSATION_UPDATED, data=change)
+    await emit_to_topics(
+        tx,
+        topics=[conversation_topic(updated.id), DASHBOARD_TOPIC],
+        type=EventType.CONVERSATION_UPDATED,
+        data=change,
+    )
     return updated
 
 

@@ -23,6 +23,12 @@ from functions._shared.pii import mask_personal_data
 from functions._shared.settings import Settings
 
 
+@dataclass(frozen=True)
+class PreparedQuery:
+    vector: list[float]
+    terms: list[str]
+
+
 @dataclass
 class KnowledgeBase:
     settings: Settings
@@ -31,18 +37,28 @@ class KnowledgeBase:
     term_frequencies: TermFrequencies = field(default_factory=TermFrequencies)
 
     async def search(self, connection: DbConnection, *, query: str, k: int) -> list[SearchResult]:
+        return await self.search_prepared(connection, await self.prepare_query(query), k=k)
+
+    async def prepare_query(self, query: str) -> PreparedQuery:
+        """The query's vector and keyword terms: the part that may call an outside embedder, so
+        a caller can do it before taking a database connection."""
         # Masked first: the query may be a customer's message, bound for an outside embedder.
         masked = mask_personal_data(query)
         vector = await self.embedder.embed_query(masked)
+        return PreparedQuery(vector=vector, terms=await asyncio.to_thread(keyword_terms, masked))
+
+    async def search_prepared(
+        self, connection: DbConnection, prepared: "PreparedQuery", *, k: int
+    ) -> list[SearchResult]:
         terms = await self.term_frequencies.selective(
             connection,
-            await asyncio.to_thread(keyword_terms, masked),
+            prepared.terms,
             max_chunks=self.settings.search_keyword_max_term_chunks,
             max_terms=self.settings.search_keyword_max_terms,
         )
         return await hybrid_search(
             connection,
-            query_vector=vector,
+            query_vector=prepared.vector,
             query_terms=terms,
             k=k,
             candidates=max(k, self.settings.search_candidates),
