@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run test lint typecheck pytest bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,25 @@ pytest: install
 
 test: lint typecheck pytest
 
+# Every benchmark, then the README's table rewritten from bench/results/*.json. About 20 minutes;
+# run it alone on the machine (the figures are timings).
 bench: install
-	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/cold_start.py --runs 5
+	$(BIN)/python bench/events.py
+	$(BIN)/python bench/retrieval_eval.py
+	$(BIN)/python bench/retrieval_speed.py
+	$(BIN)/python bench/chat_load.py
+	$(BIN)/python bench/approvals.py
+	$(BIN)/python bench/sweep.py
+	$(BIN)/python bench/report.py
+
+# The long checks: schemathesis with at least 5,000 cases, and the fault scenarios that take
+# over a minute (Supabase Realtime down for 60 s).
+fuzz: export CCOS_FUZZ_EXAMPLES := 100
+fuzz: export CCOS_FUZZ_MINIMUM_CASES := 5000
+fuzz: export CCOS_REALTIME_OUTAGE_SECONDS := 60
+fuzz: install
+	$(BIN)/pytest tests/e2e/test_fuzz.py tests/e2e/test_realtime_outage.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -23,6 +23,8 @@ _STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "An event stream: `id`, `event` (the type) and `data` (the envelope).",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     },
+    404: {"description": "No such topic."},
+    429: {"description": "Too many event streams are open on this instance."},
 }
 
 
@@ -42,7 +44,14 @@ def authorize_topic(principal: Principal, topic: str) -> None:
         )
 
 
-@router.get("/events/{topic}", response_class=EventStreamResponse, responses=_STREAM_RESPONSES)
+# status_code is explicit: FastAPI cannot infer it from a custom response class (its OpenAPI
+# generation failed without it).
+@router.get(
+    "/events/{topic}",
+    status_code=200,
+    response_class=EventStreamResponse,
+    responses=_STREAM_RESPONSES,
+)
 async def stream_events(
     request: Request,
     principal: StreamPrincipal,

@@ -15,6 +15,7 @@ from functions._shared.body_limit import BodySizeLimitMiddleware
 from functions._shared.db.pool import database_lifespan
 from functions._shared.errors import install_error_handlers
 from functions._shared.middleware import RequestContextMiddleware
+from functions._shared.openapi import install_problem_documentation
 from functions._shared.settings import Settings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -34,6 +35,7 @@ def build_app(*, title: str, settings: Settings, lifespan: Lifespan) -> FastAPI:
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings)
     install_error_handlers(app)
+    install_problem_documentation(app)
     app.add_middleware(BodySizeLimitMiddleware, limit_for=body_limits(settings))
     # Added last, so outermost: the 413 above is logged and carries a request id too.
     app.add_middleware(RequestContextMiddleware)

@@ -186,19 +186,18 @@ async def _handle_validation_error(request: Request, exc: Exception) -> JSONResp
     )
 
 
-# FastAPI's answer to a body it cannot decode at all (not UTF-8, a broken multipart form).
-_UNREADABLE_BODY = "There was an error parsing the body"
-
-
 async def _handle_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+    # The framework answers 400 to a body it cannot decode at all (not UTF-8 JSON, a broken
+    # multipart form); our contract calls that invalid input.
+    if exc.status_code == 400:
         return problem_response(
             request,
             status=422,
             code="unreadable_body",
             title="Invalid input",
-            detail="The request body could not be decoded (JSON must be UTF-8).",
+            detail="The request body could not be decoded (JSON must be UTF-8; forms must be "
+            "well-formed multipart).",
         )
     code, title = _STATUS_CODES.get(exc.status_code, ("http_error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) else title

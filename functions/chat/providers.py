@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import httpx
 import structlog
 
 from functions._shared.kb.korean import keyword_terms
@@ -130,7 +131,9 @@ class OpenAIProvider:
                     if call.function is not None:
                         slot["name"] += call.function.name or ""
                         slot["arguments"] += call.function.arguments or ""
-        except openai.OpenAIError as error:
+        # The SDK wraps errors of the request, not of reading a stream: a connection cut in the
+        # middle of the answer surfaces as httpx's own error.
+        except (openai.OpenAIError, httpx.HTTPError) as error:
             raise ProviderError(f"{type(error).__name__}: {error}") from error
         for index in sorted(partial_calls):
             call = partial_calls[index]

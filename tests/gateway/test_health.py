@@ -122,3 +122,22 @@ def test_mangum_handler_serves_healthz_from_an_http_api_v2_event() -> None:
 
     assert response["statusCode"] == 200
     assert '"status":"ok"' in response["body"]
+
+
+async def test_openapi_document_describes_every_route_and_its_problems(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/openapi.json")
+
+    assert response.status_code == 200
+    document = response.json()
+    assert {
+        "/chat/conversations",
+        "/approve/approvals",
+        "/timeouts/sweep",
+        "/events/{topic}",
+    } <= set(document["paths"])
+    post = document["paths"]["/chat/conversations/{conversation_id}/messages"]["post"]
+    for status in ("401", "403", "413", "422", "503"):
+        assert "application/problem+json" in post["responses"][status]["content"]
+    assert "HTTPValidationError" not in document["components"]["schemas"]
