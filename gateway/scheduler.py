@@ -9,7 +9,6 @@ import asyncio
 from typing import Any
 
 import structlog
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from functions._shared.db.pool import DbPool
 from functions._shared.settings import Settings
@@ -36,6 +35,9 @@ class SweepScheduler:
         }
 
     def start(self) -> None:
+        # Imported here: it is not needed to import the app, whose start-up time is measured.
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler  # noqa: PLC0415
+
         scheduler = AsyncIOScheduler(
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
         )
