@@ -16,6 +16,7 @@ them, FastAPI's validation errors, Starlette's HTTP errors and unexpected except
 
 from typing import Any, ClassVar
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -222,8 +223,37 @@ async def _handle_unexpected_error(request: Request, exc: Exception) -> JSONResp
     )
 
 
+# The database going away under a request: a stopped or restarting server, a dropped socket,
+# a connection the pool handed out that the server has since closed, too many clients.
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    # Refused, reset, or (embedded Postgres, a Unix socket) the socket file gone.
+    OSError,
+    TimeoutError,
+)
+
+
+async def _handle_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("database_unavailable", error=type(exc).__name__)
+    return problem_response(
+        request,
+        status=503,
+        code="dependency_unavailable",
+        title="Service unavailable",
+        detail="The database is unavailable; retry shortly. Nothing was changed.",
+        headers={"Retry-After": "5"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CCOSError, _handle_ccos_error)
+    for error in DATABASE_UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error, _handle_database_unavailable)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_error)
     app.add_exception_handler(Exception, _handle_unexpected_error)
