@@ -57,7 +57,7 @@ async def stream_events(
     principal: StreamPrincipal,
     settings: AppSettings,
     topic: Annotated[str, Path(description="conversation:{id}, approvals or dashboard")],
-    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=2**63 - 1)] = None,
 ) -> EventStreamResponse:
     authorize_topic(principal, topic)
     hub: EventHub = request.app.state.event_hub

@@ -250,8 +250,23 @@ async def _handle_database_unavailable(request: Request, exc: Exception) -> JSON
     )
 
 
+async def _handle_unstorable_value(request: Request, exc: Exception) -> JSONResponse:
+    # The request's transaction was rolled back by the error: nothing of it was stored.
+    logger.info("unstorable_value", error=type(exc).__name__)
+    return problem_response(
+        request,
+        status=422,
+        code="unstorable_value",
+        title="Invalid input",
+        detail="A value cannot be stored (for example a NUL character, \\u0000, in text or "
+        "JSON, or a number out of range).",
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CCOSError, _handle_ccos_error)
+    # Postgres refuses some values JSON allows (NUL in text and jsonb, numbers beyond bigint).
+    app.add_exception_handler(asyncpg.DataError, _handle_unstorable_value)
     for error in DATABASE_UNAVAILABLE_ERRORS:
         app.add_exception_handler(error, _handle_database_unavailable)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)

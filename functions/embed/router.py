@@ -158,7 +158,8 @@ async def list_documents(
     principal: StaffOrService,
     status: Literal["queued", "processing", "ready", "failed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    # Bounded: Postgres takes a bigint, and nobody pages a million documents deep.
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> DocumentPage:
     return await service.list_documents(tx, status=status, limit=limit, offset=offset)
 

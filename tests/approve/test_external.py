@@ -130,3 +130,20 @@ async def test_an_approved_action_changes_no_conversation_without_one(
     assert (decided.status_code, decided.json()["code"]) == (422, "edit_action")
     assert approved.status_code == 200
     assert approved.json()["status"] == "approved"
+
+
+async def test_a_nul_character_postgres_cannot_store_is_422_and_stores_nothing(
+    chat_api: httpx.AsyncClient, chat_sql: asyncpg.Connection, staff: StaffHeaders
+) -> None:
+    body = action_request(
+        summary="환불\u0000요청", action={"name": "refund", "arguments": {"a\u0000": 1}}
+    )
+
+    response = await chat_api.post("/approve/approvals", json=body, headers=staff("service"))
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "unstorable_value"
+    stored = await chat_sql.fetchval(
+        "select count(*) from approvals where idempotency_key = $1", body["idempotency_key"]
+    )
+    assert stored == 0
