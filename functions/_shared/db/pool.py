@@ -130,7 +130,15 @@ async def check_database(pool: DbPool, *, timeout_seconds: float) -> None:
     try:
         async with asyncio.timeout(timeout_seconds):
             await pool.fetchval("select 1")
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+    # InternalClientError: a connection left mid-operation by a cancelled query while the
+    # server went away (asyncpg then refuses to use it until the pool replaces it).
+    except (
+        OSError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        TimeoutError,
+    ) as error:
         raise DependencyUnavailable(
             f"The database did not answer: {type(error).__name__}."
         ) from error
