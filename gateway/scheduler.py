@@ -28,6 +28,7 @@ class SweepScheduler:
         settings = self._settings
         return {
             "approvals": settings.sweep_approvals_interval_seconds,
+            "turns": settings.sweep_turns_interval_seconds,
             "conversations": settings.sweep_conversations_interval_seconds,
             "jobs": settings.sweep_jobs_interval_seconds,
             "callbacks": settings.sweep_callbacks_interval_seconds,

@@ -214,6 +214,10 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = True
     # Approvals are swept often enough that a due one is handled within 10 s of its deadline.
     sweep_approvals_interval_seconds: float = Field(default=2.0, gt=0)
+    sweep_turns_interval_seconds: float = Field(default=15.0, gt=0)
+    # A customer message whose AI turn has not finished after this long (its process stopped
+    # mid-turn) is handed to a person with the fallback notice.
+    chat_turn_orphan_seconds: float = Field(default=180.0, gt=0)
     sweep_conversations_interval_seconds: float = Field(default=30.0, gt=0)
     sweep_jobs_interval_seconds: float = Field(default=30.0, gt=0)
     sweep_callbacks_interval_seconds: float = Field(default=10.0, gt=0)

@@ -5,6 +5,7 @@ per item, so every effect happens exactly once)."""
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import structlog
@@ -19,14 +20,16 @@ from functions._shared.db.pool import (
 from functions._shared.events.retention import prune_outbox
 from functions._shared.hitl.approvals import (
     Approval,
+    approval_deadline,
     callback_payload,
     claim_due_approval,
+    create_approval,
     decide_approval,
     escalate_approval,
 )
 from functions._shared.hitl.callbacks import deliver_due_callbacks, enqueue_callback
 from functions._shared.hitl.conversations import lock_conversation, set_conversation_status
-from functions._shared.hitl.messages import deliver_message
+from functions._shared.hitl.messages import deliver_message, message_payload
 from functions._shared.hitl.texts import Notice, customer_text
 from functions._shared.jobs import requeue_stale_jobs
 from functions._shared.settings import Settings
@@ -89,6 +92,75 @@ async def _expire(tx: DbConnection, approval: Approval, *, settings: Settings) -
         )
 
 
+async def sweep_unfinished_turns(pool: DbPool, settings: Settings) -> Counts:
+    """A customer's message whose AI turn never finished (its process stopped mid-turn) is not
+    left unanswered: a person is brought in, with the fallback notice, as for a model failure."""
+    handed_over = 0
+    for _ in range(settings.sweep_batch_size):
+        async with transaction(pool) as tx:
+            message = await queries.claim_unfinished_turn(
+                tx, older_than_seconds=settings.chat_turn_orphan_seconds
+            )
+            if message is None:
+                break
+            conversation = await lock_conversation(tx, message["conversation_id"])
+            assert conversation is not None  # the message's conversation exists
+            reasons = ["provider_error"]
+            approval = await create_approval(
+                tx,
+                kind="reply",
+                reasons=reasons,
+                requester_id="assistant",
+                requester_role="assistant",
+                deadline_at=approval_deadline(
+                    settings, kind="reply", reasons=reasons, now=datetime.now(UTC)
+                ),
+                conversation_id=conversation.id,
+                source_message_id=message["id"],
+                error="The turn did not finish: its process stopped before replying.",
+            )
+            notice = await deliver_message(
+                tx,
+                conversation_id=conversation.id,
+                role="system",
+                content=customer_text(Notice.FALLBACK, override_dir=settings.customer_texts_dir),
+                approval_id=approval.id,
+            )
+            conversation = await set_conversation_status(tx, conversation, status="pending_human")
+            # The result a repeated post of the same client_message_id returns (chat's shape).
+            await queries.save_turn(
+                tx,
+                message_id=message["id"],
+                turn={
+                    "message": _message_json(dict(message)),
+                    "reply": None,
+                    "approval": {
+                        "id": str(approval.id),
+                        "status": approval.status,
+                        "deadline_at": approval.deadline_at.isoformat()
+                        if approval.deadline_at
+                        else None,
+                    },
+                    "handoff": {
+                        "conversation_status": conversation.status,
+                        "notice": _message_json(message_payload(notice).model_dump()),
+                    },
+                },
+            )
+            handed_over += 1
+    return {"handed_over": handed_over}
+
+
+def _message_json(message: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(message["id"]),
+        "role": message["role"],
+        "content": message["content"],
+        "created_at": message["created_at"].isoformat(),
+        "citations": [],
+    }
+
+
 async def sweep_idle_conversations(pool: DbPool, settings: Settings) -> Counts:
     """Close conversations idle past CONVERSATION_IDLE_CLOSE_SECONDS, with a closing notice."""
     closed = 0
@@ -136,6 +208,7 @@ async def sweep_retention(pool: DbPool, settings: Settings) -> Counts:
 
 SWEEPS: dict[str, Sweep] = {
     "approvals": sweep_approvals,
+    "turns": sweep_unfinished_turns,
     "conversations": sweep_idle_conversations,
     "jobs": sweep_stale_jobs,
     "callbacks": sweep_callbacks,

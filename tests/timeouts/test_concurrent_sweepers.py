@@ -87,4 +87,11 @@ async def test_four_processes_expire_a_thousand_approvals_exactly_once(
 def test_scheduled_event_handler_runs_every_sweep() -> None:
     report = scheduled_handler({"source": "aws.events", "detail-type": "Scheduled Event"}, None)
 
-    assert list(report) == ["approvals", "conversations", "jobs", "callbacks", "retention"]
+    assert list(report) == [
+        "approvals",
+        "turns",
+        "conversations",
+        "jobs",
+        "callbacks",
+        "retention",
+    ]

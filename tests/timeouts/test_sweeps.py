@@ -17,6 +17,7 @@ from functions.timeouts.service import (
     sweep_approvals,
     sweep_callbacks,
     sweep_idle_conversations,
+    sweep_unfinished_turns,
 )
 from tests.approve.conftest import action_request
 from tests.conftest import bearer, serve_over_loopback
@@ -182,6 +183,7 @@ async def test_sweep_endpoint_runs_everything_for_ops_only(
     assert service.status_code == 200
     assert set(service.json()) == {
         "approvals",
+        "turns",
         "conversations",
         "jobs",
         "callbacks",
@@ -196,4 +198,48 @@ async def test_all_sweeps_run_on_an_idle_database(
 ) -> None:
     report = await run_all_sweeps(sweep_pool, sweep_settings)
 
-    assert list(report) == ["approvals", "conversations", "jobs", "callbacks", "retention"]
+    assert list(report) == [
+        "approvals",
+        "turns",
+        "conversations",
+        "jobs",
+        "callbacks",
+        "retention",
+    ]
+
+
+async def test_a_turn_that_never_finished_is_handed_to_a_person_once(
+    sweep_api: httpx.AsyncClient,
+    sweep_pool: DbPool,
+    sweep_settings: Settings,
+    sweep_sql: asyncpg.Connection,
+) -> None:
+    started = (await sweep_api.post("/chat/conversations", json={})).json()
+    customer = bearer(started["token"])
+    # What a process killed mid-turn leaves behind: the message stored, its turn never saved.
+    await sweep_sql.execute(
+        "insert into messages (conversation_id, role, content, client_message_id, created_at)"
+        " values ($1, 'customer', '배송 문의드려요', 'm-orphan', now() - interval '5 seconds')",
+        uuid.UUID(started["id"]),
+    )
+    settings = sweep_settings.model_copy(update={"chat_turn_orphan_seconds": 2.0})
+
+    first = await sweep_unfinished_turns(sweep_pool, settings)
+    second = await sweep_unfinished_turns(sweep_pool, settings)
+    again = await sweep_api.post(
+        f"/chat/conversations/{started['id']}/messages",
+        json={"content": "배송 문의드려요", "client_message_id": "m-orphan"},
+        headers=customer,
+    )
+
+    assert first["handed_over"] >= 1
+    assert second["handed_over"] == 0
+    assert again.status_code == 201
+    body = again.json()
+    assert body["reply"] is None
+    assert body["handoff"]["conversation_status"] == "pending_human"
+    assert body["handoff"]["notice"]["content"] == customer_text(Notice.FALLBACK, override_dir=None)
+    reasons = await sweep_sql.fetchval(
+        "select reasons from approvals where id = $1", uuid.UUID(body["approval"]["id"])
+    )
+    assert reasons == ["provider_error"]
