@@ -55,8 +55,14 @@ class EventRelay:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await self._task
+            except asyncio.CancelledError:
+                pass
+            # Cancelled in the middle of a query on a connection the database had dropped,
+            # giving it back to the pool can fail instead: stopping must still finish.
+            except (asyncpg.InterfaceError, asyncpg.InternalClientError, OSError) as error:
+                logger.warning("event_relay_stopped_with_error", error=type(error).__name__)
         await self._close_listener()
         self.hub.close_all()
 
@@ -97,7 +103,13 @@ class EventRelay:
                     await self._connect_listener()
                 await self.relay_once()
                 failures = 0
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+            except (
+                OSError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                asyncpg.InternalClientError,
+                TimeoutError,
+            ) as error:
                 failures += 1
                 delay = min(MAX_RECONNECT_DELAY_SECONDS, self.poll_seconds * 2**failures)
                 logger.warning("event_relay_failed", error=type(error).__name__, retry_in=delay)
