@@ -224,7 +224,8 @@ async def _handle_unexpected_error(request: Request, exc: Exception) -> JSONResp
 
 
 # The database going away under a request: a stopped or restarting server, a dropped socket,
-# a connection the pool handed out that the server has since closed, too many clients.
+# a connection the pool handed out that the server has since closed, too many clients. The one
+# list every layer uses (the pool, readiness, the event relay, the chat turn, the handler).
 DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
@@ -239,6 +240,11 @@ DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+# Any failure of the database, a refused statement included: for background loops and checks
+# that retry or report rather than answer a request.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (*DATABASE_UNAVAILABLE_ERRORS, asyncpg.PostgresError)
+
+
 async def _handle_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     logger.warning("database_unavailable", error=type(exc).__name__)
     return problem_response(
@@ -246,7 +252,7 @@ async def _handle_database_unavailable(request: Request, exc: Exception) -> JSON
         status=503,
         code="dependency_unavailable",
         title="Service unavailable",
-        detail="The database is unavailable; retry shortly. Nothing was changed.",
+        detail="The database is unavailable; retry shortly.",
         headers={"Retry-After": "5"},
     )
 

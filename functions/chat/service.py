@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import structlog
 
 from functions._shared.auth.tokens import Principal, Role, mint_token, signing_secret
 from functions._shared.db.pool import DbConnection, DbPool, transaction
 from functions._shared.errors import (
+    DATABASE_ERRORS,
     Conflict,
     DependencyUnavailable,
     InvalidInput,
@@ -93,7 +93,6 @@ AI_REQUESTER = "assistant"
 _CONTROL_CHARACTERS = frozenset(
     chr(code) for code in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if chr(code) not in "\t\n\r"
 )
-_DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
 
 @dataclass
@@ -536,7 +535,7 @@ async def _retrieve(
                 if prepared is not None
                 else []
             )
-    except _DATABASE_ERRORS as failure:
+    except DATABASE_ERRORS as failure:
         raise DependencyUnavailable("The database is unavailable.") from failure
     return passages, history, error
 

@@ -17,7 +17,11 @@ from fastapi import Depends, FastAPI, Request
 from pgvector.asyncpg import register_vector
 
 from functions._shared.db.embedded import embedded_database_url
-from functions._shared.errors import DependencyUnavailable
+from functions._shared.errors import (
+    DATABASE_ERRORS,
+    DATABASE_UNAVAILABLE_ERRORS,
+    DependencyUnavailable,
+)
 from functions._shared.settings import Settings
 
 logger = structlog.get_logger(__name__)
@@ -104,7 +108,7 @@ async def get_pool(request: Request) -> DbPool:
 async def transaction(pool: DbPool) -> AsyncIterator[DbConnection]:
     try:
         connection = await pool.acquire()
-    except (OSError, asyncpg.PostgresConnectionError, TimeoutError) as error:
+    except DATABASE_UNAVAILABLE_ERRORS as error:
         raise DependencyUnavailable("The database is unavailable.") from error
     try:
         async with connection.transaction():
@@ -130,15 +134,7 @@ async def check_database(pool: DbPool, *, timeout_seconds: float) -> None:
     try:
         async with asyncio.timeout(timeout_seconds):
             await pool.fetchval("select 1")
-    # InternalClientError: a connection left mid-operation by a cancelled query while the
-    # server went away (asyncpg then refuses to use it until the pool replaces it).
-    except (
-        OSError,
-        asyncpg.PostgresError,
-        asyncpg.InterfaceError,
-        asyncpg.InternalClientError,
-        TimeoutError,
-    ) as error:
+    except DATABASE_ERRORS as error:
         raise DependencyUnavailable(
             f"The database did not answer: {type(error).__name__}."
         ) from error

@@ -13,6 +13,7 @@ import asyncpg
 import structlog
 
 from functions._shared.db.pool import DbPool
+from functions._shared.errors import DATABASE_ERRORS, DATABASE_UNAVAILABLE_ERRORS
 from functions._shared.events.hub import EventHub
 from functions._shared.events.outbox import (
     NOTIFY_CHANNEL,
@@ -61,7 +62,7 @@ class EventRelay:
                 pass
             # Cancelled in the middle of a query on a connection the database had dropped,
             # giving it back to the pool can fail instead: stopping must still finish.
-            except (asyncpg.InterfaceError, asyncpg.InternalClientError, OSError) as error:
+            except DATABASE_UNAVAILABLE_ERRORS as error:
                 logger.warning("event_relay_stopped_with_error", error=type(error).__name__)
         await self._close_listener()
         self.hub.close_all()
@@ -76,7 +77,7 @@ class EventRelay:
         try:
             self._listener = await asyncpg.connect(self.listen_dsn, statement_cache_size=0)
             await self._listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+        except DATABASE_ERRORS as error:
             logger.warning("event_listener_unavailable", error=type(error).__name__)
             self._listener = None
             return False
@@ -103,13 +104,7 @@ class EventRelay:
                     await self._connect_listener()
                 await self.relay_once()
                 failures = 0
-            except (
-                OSError,
-                asyncpg.PostgresError,
-                asyncpg.InterfaceError,
-                asyncpg.InternalClientError,
-                TimeoutError,
-            ) as error:
+            except DATABASE_ERRORS as error:
                 failures += 1
                 delay = min(MAX_RECONNECT_DELAY_SECONDS, self.poll_seconds * 2**failures)
                 logger.warning("event_relay_failed", error=type(error).__name__, retry_in=delay)
