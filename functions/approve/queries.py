@@ -78,22 +78,6 @@ async def _count(
     return total
 
 
-async def recent_messages(
-    connection: DbConnection, conversation_id: UUID, *, limit: int
-) -> list[asyncpg.Record]:
-    rows = await connection.fetch(
-        """
-        select id, role, content, created_at from (
-            select id, role, content, created_at, position from messages
-            where conversation_id = $1 order by position desc limit $2
-        ) recent order by position
-        """,
-        conversation_id,
-        limit,
-    )
-    return list(rows)
-
-
 async def conversation_status(connection: DbConnection, conversation_id: UUID) -> str | None:
     status: str | None = await connection.fetchval(
         "select status from conversations where id = $1", conversation_id

@@ -30,7 +30,12 @@ from functions._shared.hitl.approvals import (
 )
 from functions._shared.hitl.callbacks import enqueue_callback, validate_callback_url
 from functions._shared.hitl.conversations import lock_conversation, set_conversation_status
-from functions._shared.hitl.messages import Citation, deliver_message
+from functions._shared.hitl.messages import (
+    Citation,
+    StoredMessage,
+    conversation_messages,
+    deliver_message,
+)
 from functions._shared.hitl.texts import Notice, customer_text
 from functions._shared.settings import Settings
 from functions.approve import queries
@@ -83,20 +88,24 @@ async def approval_detail(
     # A service or admin polling its own request may read it; other services learn nothing.
     if approval is None or (not principal.is_staff and approval.requester_id != principal.subject):
         raise NotFound("No such approval.", code="approval_not_found")
-    messages, conversation_status = [], None
+    messages: list[StoredMessage] = []
+    conversation_status = None
     if approval.conversation_id is not None:
         conversation_status = await queries.conversation_status(
             connection, approval.conversation_id
         )
         if principal.is_staff:
-            messages = await queries.recent_messages(
-                connection, approval.conversation_id, limit=settings.approval_detail_messages
+            messages = await conversation_messages(
+                connection, approval.conversation_id, last=settings.approval_detail_messages
             )
     return ApprovalDetail.model_validate(
         {
             **approval.__dict__,
             "conversation_status": conversation_status,
-            "messages": [dict(row) for row in messages],
+            "messages": [
+                {"id": m.id, "role": m.role, "content": m.content, "created_at": m.created_at}
+                for m in messages
+            ],
             "audit": [dict(row) for row in await queries.audit_entries(connection, approval.id)],
             "callbacks": await queries.callback_deliveries(connection, approval.id),
         }

@@ -525,7 +525,12 @@ async def _retrieve(
         async with transaction(pool) as connection:
             history = [
                 m
-                for m in await conversation_messages(connection, turn.conversation_id)
+                for m in await conversation_messages(
+                    connection,
+                    turn.conversation_id,
+                    # The history never uses more; +1 for the message being answered.
+                    last=runtime.settings.chat_history_max_messages + 1,
+                )
                 if m.id != turn.message.id
             ]
             passages = (

@@ -122,28 +122,35 @@ def message_payload(message: StoredMessage) -> MessagePayload:
 
 
 async def conversation_messages(
-    connection: DbConnection, conversation_id: UUID
+    connection: DbConnection, conversation_id: UUID, *, last: int | None = None
 ) -> list[StoredMessage]:
-    """Every message of a conversation, in order, with its citations."""
+    """The messages of a conversation in order, with their citations: every one, or only the
+    ``last`` few (a turn's history, an approval's context)."""
     rows = await connection.fetch(
         """
-        select m.id, m.conversation_id, m.role, m.content, m.created_at, m.author_id,
-               m.approval_id,
-               coalesce(
-                   (select jsonb_agg(jsonb_build_object(
-                        'document_id', c.document_id, 'title', c.title,
-                        'chunk_id', c.chunk_id, 'score', c.score) order by c.ordinal)
-                    from message_citations c where c.message_id = m.id),
-                   '[]'::jsonb) as citations
-        from messages m
-        where m.conversation_id = $1
-        order by m.position
+        select * from (
+            select m.id, m.conversation_id, m.role, m.content, m.created_at, m.author_id,
+                   m.approval_id, m.position,
+                   coalesce(
+                       (select jsonb_agg(jsonb_build_object(
+                            'document_id', c.document_id, 'title', c.title,
+                            'chunk_id', c.chunk_id, 'score', c.score) order by c.ordinal)
+                        from message_citations c where c.message_id = m.id),
+                       '[]'::jsonb) as citations
+            from messages m
+            where m.conversation_id = $1
+            order by m.position desc
+            limit $2
+        ) recent
+        order by position
         """,
         conversation_id,
+        last,
     )
     messages = []
     for row in rows:
         fields = dict(row)
+        del fields["position"]
         citations = [
             Citation(
                 document_id=UUID(c["document_id"]),
