@@ -12,7 +12,6 @@ the batch is sent again. Subscribers de-duplicate by envelope ``id``.
 """
 
 import asyncio
-import contextlib
 import email.utils
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +24,7 @@ import httpx
 import structlog
 
 from functions._shared.db.pool import DbConnection, DbPool, transaction
+from functions._shared.delivery_loop import DeliveryLoop
 from functions._shared.events.outbox import envelope_from_row
 from functions._shared.settings import Settings
 
@@ -255,63 +255,16 @@ async def publish_pending(
             return PublishReport(published=published)
 
 
-class RealtimePublisher:
-    """The background loop: publishes every interval, or at once when woken.
+class RealtimePublisher(DeliveryLoop):
+    """Publishes every REALTIME_PUBLISH_INTERVAL_SECONDS, or at once when woken (after events
+    are sequenced); never inside the request that emitted them."""
 
-    It runs beside the requests that emit events and never inside them, so a slow or down
-    Realtime delays broadcasts but never a customer's reply.
-    """
+    task_name = "realtime-publisher"
+    failure_event = "realtime_publisher_round_failed"
 
-    def __init__(
-        self, pool: DbPool, *, settings: Settings, client: httpx.AsyncClient | None = None
-    ) -> None:
-        self._pool = pool
-        self._settings = settings
-        self._client = client
-        self._owns_client = client is None
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+    def interval_seconds(self) -> float:
+        return self._settings.realtime_publish_interval_seconds
 
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def start(self) -> None:
-        if self.running:
-            return
-        if self._client is None:
-            self._client = httpx.AsyncClient()
-        self._task = asyncio.create_task(self._run(self._client), name="realtime-publisher")
-
-    def wake(self) -> None:
-        """Publish now rather than at the next tick (call after events are sequenced)."""
-        self._wake.set()
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                # Our own cancellation of the loop; re-raise only if stop() itself was cancelled.
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    async def _run(self, client: httpx.AsyncClient) -> None:
-        while True:
-            # Cleared before publishing: a wake() that arrives mid-round starts the next one.
-            self._wake.clear()
-            try:
-                await publish_pending(self._pool, settings=self._settings, client=client)
-            except Exception:
-                # A database hiccup or a bug must not end delivery for the life of the process.
-                logger.exception("realtime_publisher_round_failed")
-            # asyncio.timeout, not wait_for: wait_for can swallow a cancellation on 3.11.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._settings.realtime_publish_interval_seconds):
-                    await self._wake.wait()
+    async def deliver_once(self, client: httpx.AsyncClient) -> bool:
+        await publish_pending(self._pool, settings=self._settings, client=client)
+        return False

@@ -11,7 +11,6 @@ HMAC-SHA256(secret, ``"<t>."`` + raw body); ``verify_signature`` is the recipe t
 """
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -30,6 +29,7 @@ import structlog
 
 from functions._shared.auth.local_secret import load_or_create_secret
 from functions._shared.db.pool import DbConnection, DbPool
+from functions._shared.delivery_loop import DeliveryLoop
 from functions._shared.errors import InvalidInput
 from functions._shared.settings import Settings
 
@@ -279,69 +279,22 @@ async def deliver_due_callbacks(
     return len(claimed)
 
 
-class CallbackSender:
-    """The background loop: a pass every poll interval, or at once when woken.
+class CallbackSender(DeliveryLoop):
+    """Sends due callbacks every CALLBACK_POLL_SECONDS, or at once when woken (after a decision
+    is committed); never inside the request that decided."""
 
-    It runs beside the requests that decide approvals and never inside them, so a slow or
-    down receiver delays its callback but never a decision.
-    """
+    task_name = "callback-sender"
+    failure_event = "callback_sender_pass_failed"
+    _BATCH = 20
 
-    def __init__(
-        self, pool: DbPool, *, settings: Settings, client: httpx.AsyncClient | None = None
-    ) -> None:
-        self._pool = pool
-        self._settings = settings
-        self._client = client
-        self._owns_client = client is None
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+    def new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(follow_redirects=False)
 
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+    def interval_seconds(self) -> float:
+        return self._settings.callback_poll_seconds
 
-    async def start(self) -> None:
-        if self.running:
-            return
-        if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False)
-        self._task = asyncio.create_task(self._run(self._client), name="callback-sender")
-
-    def wake(self) -> None:
-        """Deliver now rather than at the next tick (call after a decision is committed)."""
-        self._wake.set()
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                # Our own cancellation of the loop; re-raise only if stop() itself was cancelled.
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    async def _run(self, client: httpx.AsyncClient) -> None:
-        limit = 20
-        while True:
-            # Cleared before the pass: a wake() that arrives mid-pass starts the next one.
-            self._wake.clear()
-            try:
-                attempted = await deliver_due_callbacks(
-                    self._pool, client=client, settings=self._settings, limit=limit
-                )
-            except Exception:
-                # A database outage or a bug must not end delivery for the life of the process.
-                logger.exception("callback_sender_pass_failed")
-                attempted = 0
-            if attempted == limit:
-                continue  # a full batch: more may be due already
-            # asyncio.timeout, not wait_for: wait_for can swallow a cancellation on 3.11.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._settings.callback_poll_seconds):
-                    await self._wake.wait()
+    async def deliver_once(self, client: httpx.AsyncClient) -> bool:
+        attempted = await deliver_due_callbacks(
+            self._pool, client=client, settings=self._settings, limit=self._BATCH
+        )
+        return attempted == self._BATCH  # a full batch: more may be due already
