@@ -5,6 +5,7 @@ leave a stray loop in every process that merely imports an app (the gateway unde
 tests). Built lazily, it exists only where Lambda actually calls it.
 """
 
+import importlib
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -23,3 +24,18 @@ def lambda_handler(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, An
         return response
 
     return handler
+
+
+def standalone_attributes(
+    package: str, names: tuple[str, ...] = ("app", "handler")
+) -> Callable[[str], Any]:
+    """A module ``__getattr__`` for a function's package: ``app`` and ``handler`` come from its
+    ``standalone`` module on first access, so the gateway, which needs only the router, does not
+    build a second app at import."""
+
+    def attribute(name: str) -> Any:
+        if name in names:
+            return getattr(importlib.import_module(f"{package}.standalone"), name)
+        raise AttributeError(name)
+
+    return attribute

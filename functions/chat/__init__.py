@@ -4,16 +4,10 @@
 ``handler`` (Mangum, AWS Lambda), the latter two built on first access.
 """
 
-from typing import Any
-
+from functions._shared.lambda_handler import standalone_attributes
 from functions.chat.router import router
 
 __all__ = ["app", "handler", "router"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in ("app", "handler"):
-        from functions.chat import standalone  # noqa: PLC0415
-
-        return getattr(standalone, name)
-    raise AttributeError(name)
+__getattr__ = standalone_attributes(__name__)

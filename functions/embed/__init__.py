@@ -5,16 +5,10 @@ and ``handler`` (Mangum, AWS Lambda). ``app`` and ``handler`` are built on first
 that the gateway, which needs only the router, does not build a second app at import.
 """
 
-from typing import Any
-
+from functions._shared.lambda_handler import standalone_attributes
 from functions.embed.router import router
 
 __all__ = ["app", "handler", "router"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in ("app", "handler"):
-        from functions.embed import standalone  # noqa: PLC0415
-
-        return getattr(standalone, name)
-    raise AttributeError(name)
+__getattr__ = standalone_attributes(__name__)

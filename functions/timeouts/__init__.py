@@ -5,16 +5,10 @@
 ``scheduled_handler`` (a plain handler for a scheduled event).
 """
 
-from typing import Any
-
+from functions._shared.lambda_handler import standalone_attributes
 from functions.timeouts.router import router
 
 __all__ = ["app", "handler", "router", "scheduled_handler"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in ("app", "handler", "scheduled_handler"):
-        from functions.timeouts import standalone  # noqa: PLC0415
-
-        return getattr(standalone, name)
-    raise AttributeError(name)
+__getattr__ = standalone_attributes(__name__, ("app", "handler", "scheduled_handler"))
