@@ -7,14 +7,14 @@ assistant proposes, and some external agents' actions with a `callback_url` (por
 callback sender's POSTs are refused, and retried, as a receiver that is down would be). Each
 approval has its `created` audit entry; deadlines are spread over the next hour.
 
-The gateway runs as its own process (`ccos serve`, a pool of 20). `--agents` agents (asyncio
-tasks, each with its own token and httpx client) each repeat: GET /approve/approvals?limit=20
-(nearest deadline first), pick an approval nobody has claimed, POST .../claim, then
-POST .../decision: approve 60%, edit 25% (Korean text), reject 15%; an action, which cannot be
-edited, is approved instead. A 409 (another agent was first) is counted apart from errors (any
-other non-2xx). First a sequential warm-up of `--warm-up` decisions, left out of the figures
-(its p50s are shown apart: what a request costs unqueued); then the run lasts until
-`--decisions` decisions have succeeded.
+The gateway runs as its own process (`ccos serve`, `--workers` processes, a pool of 20 each).
+`--agents` agents (asyncio tasks, each with its own token and keep-alive connection) each
+repeat: GET /approve/approvals?limit=20 (nearest deadline first), pick an approval nobody has
+claimed, POST .../claim, then POST .../decision: approve 60%, edit 25% (Korean text), reject
+15%; an action, which cannot be edited, is approved instead. A 409 (another agent was first)
+is counted apart from errors (any other non-2xx). First a sequential warm-up of `--warm-up`
+decisions, left out of the figures (its p50s are shown apart: what a request costs unqueued);
+then the run lasts until `--decisions` decisions have succeeded.
 
 Reported: decisions/s (successful decisions / wall time of the run), decision latency
 p50/p95/p99 (and claim and queue latency apart), 409s, errors, and the CPU seconds per
@@ -45,14 +45,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
+import uvloop
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench._http import HttpConnection  # noqa: E402
 from bench._support import fresh_database  # noqa: E402
 from functions._shared.auth.tokens import Role, mint_token  # noqa: E402
 from functions._shared.settings import Settings  # noqa: E402
@@ -100,14 +103,24 @@ select conversation_id, 'pending_human', '고객' || n, 'cust-' || n, created_at
        created_at
 from seed where variant <> 'external_action';
 
-insert into messages (id, conversation_id, role, content, client_message_id, created_at)
-select message_id, conversation_id, 'customer',
-       (array['주문한 상품이 아직 안 왔어요. 언제 도착하나요?',
-              '환불 신청했는데 언제 입금되나요? 주문번호 A-2026-' || n,
-              '사이즈가 안 맞아서 교환하고 싶어요.',
-              '제주도인데 배송비가 따로 있나요?'])[n % 4 + 1],
-       'seed-' || n, created_at
-from seed where variant <> 'external_action';
+-- Each customer message carries its turn's stored result (routed to the approval), as a real
+-- turn leaves it; without one the `turns` sweep would take it for a turn cut off mid-way.
+insert into messages (id, conversation_id, role, content, client_message_id, created_at, turn)
+select message_id, conversation_id, 'customer', content, 'seed-' || n, created_at,
+       jsonb_build_object(
+           'message', jsonb_build_object('id', message_id, 'role', 'customer',
+                                         'content', content, 'created_at', created_at,
+                                         'citations', '[]'::jsonb),
+           'reply', null,
+           'approval', jsonb_build_object('id', approval_id, 'status', 'pending',
+                                          'deadline_at', deadline_at),
+           'handoff', jsonb_build_object('conversation_status', 'pending_human',
+                                         'notice', null))
+from (select *, (array['주문한 상품이 아직 안 왔어요. 언제 도착하나요?',
+                       '환불 신청했는데 언제 입금되나요? 주문번호 A-2026-' || n,
+                       '사이즈가 안 맞아서 교환하고 싶어요.',
+                       '제주도인데 배송비가 따로 있나요?'])[n % 4 + 1] as content
+      from seed where variant <> 'external_action') as customer;
 
 insert into approvals
     (id, kind, conversation_id, source_message_id, draft, draft_citations, action, summary,
@@ -182,28 +195,40 @@ class Tally:
 @dataclass
 class Agent:
     subject: str
-    client: httpx.AsyncClient
+    connection: HttpConnection
+    headers: dict[str, str]
     rng: random.Random
 
 
-async def timed(latencies: list[float], request: Any, *args: Any, **kwargs: Any) -> httpx.Response:
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any  # the decoded JSON, None for an empty body
+
+
+async def timed(
+    latencies: list[float], agent: Agent, method: str, path: str, body: object = None
+) -> Answer:
     started = time.perf_counter()
-    response: httpx.Response = await request(*args, **kwargs)
+    try:
+        async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
+            response = await agent.connection.request(method, path, body, agent.headers)
+            raw = await response.read()
+    except BaseException:
+        agent.connection.close()  # a half-read response leaves the connection unusable
+        raise
     latencies.append(time.perf_counter() - started)
-    return response
+    return Answer(response.status, json.loads(raw) if raw else None)
 
 
-def outcome_ok(tally: Tally, step: str, response: httpx.Response) -> bool:
-    if response.is_success:
+def outcome_ok(tally: Tally, step: str, answer: Answer) -> bool:
+    if 200 <= answer.status < 300:
         return True
-    if response.status_code == 409:
+    if answer.status == 409:
         tally.conflicts[step] += 1
     else:
-        try:
-            code = response.json().get("code", "")
-        except ValueError:
-            code = ""
-        tally.errors[f"{step} {response.status_code} {code}".strip()] += 1
+        code = answer.body.get("code", "") if isinstance(answer.body, dict) else ""
+        tally.errors[f"{step} {answer.status} {code}".strip()] += 1
     return False
 
 
@@ -219,14 +244,14 @@ def choose_decision(rng: random.Random, kind: str) -> dict[str, str]:
 async def work_one(agent: Agent, tally: Tally) -> None:
     """One pass of an agent: the queue, a claim, a decision (as far as each succeeds)."""
     response = await timed(
-        tally.queue_latencies, agent.client.get, "/approve/approvals", params={"limit": QUEUE_PAGE}
+        tally.queue_latencies, agent, "GET", f"/approve/approvals?limit={QUEUE_PAGE}"
     )
     if not outcome_ok(tally, "queue", response):
         return
     # What an agent's screen offers: approvals nobody has claimed (or that are already mine).
     free = [
         approval
-        for approval in response.json()["approvals"]
+        for approval in response.body["approvals"]
         if approval["assignee_id"] in (None, agent.subject)
     ]
     if not free:
@@ -235,13 +260,11 @@ async def work_one(agent: Agent, tally: Tally) -> None:
         return
     approval = agent.rng.choice(free)
     path = f"/approve/approvals/{approval['id']}"
-    response = await timed(tally.claim_latencies, agent.client.post, f"{path}/claim")
+    response = await timed(tally.claim_latencies, agent, "POST", f"{path}/claim", {})
     if not outcome_ok(tally, "claim", response):
         return
     body = choose_decision(agent.rng, approval["kind"])
-    response = await timed(
-        tally.decision_latencies, agent.client.post, f"{path}/decision", json=body
-    )
+    response = await timed(tally.decision_latencies, agent, "POST", f"{path}/decision", body)
     if outcome_ok(tally, "decision", response):
         tally.decisions += 1
         tally.decided[f"{approval['kind']}:{body['decision']}"] += 1
@@ -249,22 +272,21 @@ async def work_one(agent: Agent, tally: Tally) -> None:
 
 async def work_next(agent: Agent, tally: Tally) -> None:
     """One pass with the "next" button: claim the most urgent unassigned approval, decide it."""
-    response = await timed(
-        tally.claim_latencies, agent.client.post, "/approve/approvals/claim-next"
-    )
-    if response.status_code == 204:
+    response = await timed(tally.claim_latencies, agent, "POST", "/approve/approvals/claim-next")
+    if response.status == 204:
         tally.empty_pages += 1
         await asyncio.sleep(0.005)
         return
     if not outcome_ok(tally, "claim", response):
         return
-    approval = response.json()
+    approval = response.body
     body = choose_decision(agent.rng, approval["kind"])
     response = await timed(
         tally.decision_latencies,
-        agent.client.post,
+        agent,
+        "POST",
         f"/approve/approvals/{approval['id']}/decision",
-        json=body,
+        body,
     )
     if outcome_ok(tally, "decision", response):
         tally.decisions += 1
@@ -278,7 +300,7 @@ async def agent_loop(agent: Agent, tally: Tally, target: int, flow: str = "next"
     while tally.decisions < target:
         try:
             await FLOWS[flow](agent, tally)
-        except httpx.HTTPError as error:
+        except (OSError, EOFError, TimeoutError, ValueError) as error:
             tally.errors[f"transport {type(error).__name__}"] += 1
         if sum(tally.errors.values()) > MAX_ERRORS:
             raise RuntimeError(f"more than {MAX_ERRORS} errors: {dict(tally.errors)}")
@@ -295,7 +317,7 @@ def free_port() -> int:
 
 
 def start_gateway(
-    database_url: str, data_dir: Path, port: int, log_path: Path
+    database_url: str, data_dir: Path, port: int, log_path: Path, workers: int
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -308,7 +330,7 @@ def start_gateway(
     }
     with log_path.open("wb") as log:
         return subprocess.Popen(
-            [CCOS, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [CCOS, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
             cwd=REPO_ROOT,
             env=env,
             stdout=log,
@@ -355,6 +377,24 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def child_pids(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                children.append(int(entry.name))
+    return children
+
+
+def gateway_cpu_seconds(pid: int) -> float:
+    """The gateway's process and its workers (`--workers` > 1: children of the first)."""
+    return process_cpu_seconds(pid) + sum(process_cpu_seconds(c) for c in child_pids(pid))
+
+
 def machine_cpu_seconds() -> tuple[float, float]:
     """(busy, total) CPU seconds of the machine since boot, over every core."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:8]]
@@ -392,7 +432,7 @@ class CpuSnapshot:
     ) -> "CpuSnapshot":
         pids = await backend_pids(connection)
         return cls(
-            gateway=process_cpu_seconds(gateway_pid),
+            gateway=gateway_cpu_seconds(gateway_pid),
             backends={pid: process_cpu_seconds(pid) for pid in pids},
             client=time.process_time(),
             machine_busy=machine_cpu_seconds()[0],
@@ -496,24 +536,24 @@ async def run_agents(
     *,
     flow: str,
 ) -> float:
-    clients = [
-        httpx.AsyncClient(
-            base_url=base_url,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=REQUEST_TIMEOUT_SECONDS,
-        )
-        for _, token in tokens
-    ]
+    port = urlsplit(base_url).port
+    assert port is not None
     agents = [
-        Agent(subject=subject, client=client, rng=random.Random(seed_value + number))
-        for number, ((subject, _), client) in enumerate(zip(tokens, clients, strict=True))
+        Agent(
+            subject=subject,
+            connection=HttpConnection(port),
+            headers={"Authorization": f"Bearer {token}"},
+            rng=random.Random(seed_value + number),
+        )
+        for number, (subject, token) in enumerate(tokens)
     ]
     try:
         started = time.perf_counter()
         await asyncio.gather(*(agent_loop(agent, tally, target, flow) for agent in agents))
         return time.perf_counter() - started
     finally:
-        await asyncio.gather(*(client.aclose() for client in clients))
+        for agent in agents:
+            agent.connection.close()
 
 
 async def run(arguments: argparse.Namespace) -> dict[str, Any]:
@@ -540,7 +580,7 @@ async def run(arguments: argparse.Namespace) -> dict[str, Any]:
                 seeded_at = await connection.fetchval("select clock_timestamp()")
                 port = free_port()
                 base_url = f"http://127.0.0.1:{port}"
-                gateway = start_gateway(database_url, data_dir, port, log_path)
+                gateway = start_gateway(database_url, data_dir, port, log_path, arguments.workers)
                 await wait_ready(base_url, gateway, log_path)
                 await asyncio.sleep(3)  # Kiwi's warm-up, so it does not run during the run
 
@@ -588,6 +628,7 @@ async def run(arguments: argparse.Namespace) -> dict[str, Any]:
             "decisions_target": arguments.decisions,
             "warm_up_decisions": warm_up.decisions,
             "gateway_pool_max_size": 20,
+            "gateway_workers": arguments.workers,
         },
         "decisions": tally.decisions,
         "wall_seconds": round(wall, 2),
@@ -660,6 +701,12 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--decisions", type=int, default=3_000)
     parser.add_argument("--warm-up", type=int, default=50)
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="gateway processes (SERVER_WORKERS); default: one per core",
+    )
+    parser.add_argument(
         "--flow",
         choices=sorted(FLOWS),
         default="next",
@@ -688,7 +735,8 @@ async def main_async(arguments: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     arguments = parse_arguments()
     try:
-        result = asyncio.run(main_async(arguments))
+        # uvloop for the agents too: the load client's CPU comes off the same two cores.
+        result = uvloop.run(main_async(arguments))
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("interrupted: the gateway is stopped and the database dropped", file=sys.stderr)
         sys.exit(130)

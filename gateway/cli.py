@@ -48,35 +48,63 @@ def db_migrate() -> None:
     _migrate()
 
 
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
 @cli.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Gateway processes sharing the port (default SERVER_WORKERS)."),
+    ] = None,
+    fd: Annotated[
+        int | None, typer.Option(hidden=True, help="Serve on this inherited socket (a worker).")
+    ] = None,
 ) -> None:
     """Serve the gateway (migrating first in the embedded mode)."""
+    settings = get_settings()
+    configure_logging(settings)
+    if fd is None and settings.is_embedded:
+        _migrate()  # once, by the parent: workers (--fd) start on a migrated database
+    processes = workers or settings.server_workers
+    if fd is None and processes > 1:
+        from gateway.workers import serve_workers  # noqa: PLC0415
+
+        status = serve_workers(
+            host=host or settings.server_host,
+            port=port or settings.server_port,
+            workers=processes,
+            stop_timeout_seconds=GRACEFUL_SHUTDOWN_SECONDS + 10,
+        )
+        raise typer.Exit(code=status)
+    _serve_one(host=host or settings.server_host, port=port or settings.server_port, fd=fd)
+
+
+def _serve_one(*, host: str, port: int, fd: int | None) -> None:
     # Kept out of the other commands' start-up.
+    import socket  # noqa: PLC0415
+
     import uvicorn  # noqa: PLC0415
 
     from gateway.app import app  # noqa: PLC0415
     from gateway.server import GatewayServer  # noqa: PLC0415
 
-    settings = get_settings()
-    configure_logging(settings)
-    if settings.is_embedded:
-        _migrate()
     # uvicorn re-raises SIGTERM after its graceful shutdown; the default action would kill the
     # process before atexit stops the embedded Postgres. Exiting normally lets it run.
     signal.signal(signal.SIGTERM, _exit_normally)
     config = uvicorn.Config(
         app,
-        host=host or settings.server_host,
-        port=port or settings.server_port,
+        host=host,
+        port=port,
         log_config=None,
         access_log=False,
         proxy_headers=True,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
-    GatewayServer(config, app=app).run()
+    sockets = [socket.socket(fileno=fd)] if fd is not None else None
+    GatewayServer(config, app=app).run(sockets=sockets)
 
 
 @cli.command()

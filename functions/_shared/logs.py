@@ -39,6 +39,9 @@ def configure_logging(settings: Settings) -> None:
     )
     structlog.configure(
         processors=[
+            # First: a line below LOG_LEVEL is dropped before any processor works on it (the
+            # request line alone would otherwise be built, timestamped and masked per request).
+            structlog.stdlib.filter_by_level,
             *_shared_processors(),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],

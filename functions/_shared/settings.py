@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: int = Field(default=30, ge=0)
     jwks_cache_seconds: int = Field(default=600, ge=0)
     jwks_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Tokens already verified, kept until they expire: an agent's dashboard sends the same token
+    # with every request, and checking its signature again costs more than the request's own
+    # work in Python. 0 turns the cache off.
+    verified_token_cache_size: int = Field(default=10_000, ge=0)
     token_ttl_seconds: int = Field(default=3600, gt=0)
 
     # Realtime events
@@ -230,6 +234,9 @@ class Settings(BaseSettings):
     # Server and logs
     server_host: str = "127.0.0.1"
     server_port: int = Field(default=8000, gt=0, lt=65536)
+    # Gateway processes sharing the port (one Python process uses one core): about one per
+    # core the machine gives the gateway.
+    server_workers: int = Field(default=1, ge=1, le=64)
     # Every request body (KB uploads: KB_MAX_UPLOAD_BYTES); larger ones get a 413 problem.
     request_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # The header carrying the client's address behind a proxy (Fly.io: Fly-Client-IP), used

@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from functions._shared.app import build_app, database_only_lifespan
 from functions._shared.auth import AgentUser
 from functions._shared.auth.local_secret import load_or_create_local_secret
-from functions._shared.auth.tokens import Role, signing_secret
+from functions._shared.auth.tokens import Role, TokenVerifier, signing_secret
+from functions._shared.errors import NotAuthenticated
 from functions._shared.settings import Settings
 from tests.conftest import bearer, running_client
 
@@ -255,3 +256,43 @@ async def test_service_role_token_is_refused_on_agent_route(
     response = await agent_client.get("/agents-only", headers=bearer(token_for(Role.SERVICE)))
 
     assert response.status_code == 403
+
+
+async def test_verified_token_is_remembered_until_it_expires(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verifier = TokenVerifier(settings.model_copy(update={"jwt_leeway_seconds": 0}))
+    token = hs256(settings, claims(exp=int(time.time()) + 60))
+    first = await verifier.verify(token)
+    decoded: list[str] = []
+    original_decode = jwt.decode
+    monkeypatch.setattr(
+        jwt, "decode", lambda *a, **k: decoded.append("x") or original_decode(*a, **k)
+    )
+    assert await verifier.verify(token) is first
+    assert decoded == []  # the signature was not checked again
+    # Past its exp (by the cache's clock), the entry is dropped and the token checked again
+    # (PyJWT reads its own clock, so here it still passes).
+    monkeypatch.setattr(time, "time", lambda: first.claims["exp"] + 1)
+    assert await verifier.verify(token) is not first
+    assert decoded == ["x"]
+
+
+async def test_verified_token_cache_is_bounded_and_can_be_turned_off(settings: Settings) -> None:
+    bounded = TokenVerifier(settings.model_copy(update={"verified_token_cache_size": 2}))
+    tokens = [hs256(settings, claims(sub=f"agent-{n}")) for n in range(3)]
+    for token in tokens:
+        await bounded.verify(token)
+    assert list(bounded._verified) == tokens[1:]  # the oldest went first
+    off = TokenVerifier(settings.model_copy(update={"verified_token_cache_size": 0}))
+    await off.verify(tokens[0])
+    assert off._verified == {}
+
+
+async def test_forged_token_is_never_cached(settings: Settings) -> None:
+    verifier = TokenVerifier(settings)
+    forged = jwt.encode(claims(), "not-the-secret-but-long-enough-for-hs256", algorithm="HS256")
+    for _ in range(2):
+        with pytest.raises(NotAuthenticated):
+            await verifier.verify(forged)
+    assert verifier._verified == {}

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.conftest import REPO_ROOT
@@ -150,3 +151,54 @@ def test_the_scheduler_expires_a_due_approval_by_itself_and_stops_with_the_serve
     for trouble in ("Traceback", "Warning", '"level": "error"', "was never awaited"):
         assert trouble not in output, output[-3000:]
     assert "scheduler_stopped" in output
+
+
+def test_several_workers_share_the_port_a_dead_one_is_replaced_and_all_stop_together(
+    embedded_env: dict[str, str],
+) -> None:
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [CCOS, "serve", "--port", str(port), "--workers", "2"],
+        cwd=REPO_ROOT,
+        env=embedded_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until_ready(base_url, process, seconds=90)
+        workers = [
+            child for child in psutil.Process(process.pid).children() if "--fd" in child.cmdline()
+        ]
+        assert len(workers) == 2
+        # Every connection is served, whichever worker the kernel hands it to.
+        assert all(
+            httpx.get(f"{base_url}/healthz", timeout=5).status_code == 200 for _ in range(20)
+        )
+
+        workers[0].kill()
+        workers[0].wait(timeout=10)
+        deadline = time.monotonic() + 30
+        replaced: list[psutil.Process] = []
+        while time.monotonic() < deadline and len(replaced) < 2:
+            time.sleep(0.3)
+            replaced = [
+                child
+                for child in psutil.Process(process.pid).children()
+                if "--fd" in child.cmdline()
+            ]
+        assert len(replaced) == 2
+        assert workers[0].pid not in {child.pid for child in replaced}
+        wait_until_ready(base_url, process, seconds=60)
+
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+    assert not any(child.is_running() for child in replaced)
+    assert "gateway_worker_died" in output
+    assert "Traceback" not in output

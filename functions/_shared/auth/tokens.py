@@ -127,8 +127,29 @@ class TokenVerifier:
             if settings.jwks_url
             else None
         )
+        # token -> (principal, expiry on time.time()); insertion order is eviction order.
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     async def verify(self, token: str) -> Principal:
+        """The token's principal. A token verified before is taken from the cache until its
+        ``exp`` (+ leeway) passes: its signature, audience and issuer cannot have changed (a
+        signing key withdrawn from the JWKS meanwhile is not noticed before then, as with any
+        JWT a client already holds)."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, expires_at = cached
+            if time.time() < expires_at:
+                return principal
+            del self._verified[token]
+        principal = await self._verify_signed(token)
+        if self.settings.verified_token_cache_size > 0:
+            while len(self._verified) >= self.settings.verified_token_cache_size:
+                del self._verified[next(iter(self._verified))]
+            expires_at = float(principal.claims["exp"]) + self.settings.jwt_leeway_seconds
+            self._verified[token] = (principal, expires_at)
+        return principal
+
+    async def _verify_signed(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as error:

@@ -6,10 +6,11 @@ committed. ``sequence_ready_events`` gives committed events their public, gap-fr
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
-from functions._shared.db.pool import DbConnection
+from functions._shared.db.pool import DbConnection, before_commit_batch
 from functions._shared.events.schemas import (
     EVENT_PAYLOADS,
     EVENT_TOPIC_KINDS,
@@ -41,38 +42,42 @@ def _check_event(topic: str, type: EventType, data: _Payload) -> None:
 async def emit_to_topics(
     tx: DbConnection, *, topics: list[str], type: EventType, data: _Payload
 ) -> None:
-    """The same event on several topics (a conversation's and the dashboard's), in one round
-    trip, in the caller's transaction."""
+    """The same event on several topics (a conversation's and the dashboard's), in the caller's
+    transaction: written with the transaction's other events just before it commits (inside
+    ``transaction()``), or at once."""
     for topic in topics:
         _check_event(topic, type, data)
+    payload = data.model_dump(mode="json")  # as it is now, whatever happens to `data` later
+    rows = [(topic, type.value, payload) for topic in topics]
+    batch = before_commit_batch(tx, _insert_events)
+    if batch is None:
+        await _insert_events(tx, rows)
+    else:
+        batch.extend(rows)
+
+
+async def emit(tx: DbConnection, *, topic: str, type: EventType, data: _Payload) -> None:
+    """Record an event in the caller's transaction (see ``emit_to_topics``)."""
+    await emit_to_topics(tx, topics=[topic], type=type, data=data)
+
+
+async def _insert_events(tx: DbConnection, rows: list[tuple[str, str, Any]]) -> None:
+    """One round trip for all of them, in order (outbox ids follow it, and so do their seqs).
+    The notification is delivered at commit."""
+    topics, types, payloads = zip(*rows, strict=True)
     await tx.execute(
         "with inserted as ("
         " insert into event_outbox (topic, type, data)"
-        " select topic, $2, $3 from unnest($1::text[]) with ordinality as t(topic, position)"
+        " select topic, type, data"
+        " from unnest($1::text[], $2::text[], $3::jsonb[]) with ordinality"
+        "  as t(topic, type, data, position)"
         " order by position returning id"
         ") select count(*) from inserted, pg_notify($4, '')",
-        topics,
-        type.value,
-        data.model_dump(mode="json"),
+        list(topics),
+        list(types),
+        list(payloads),
         NOTIFY_CHANNEL,
     )
-
-
-async def emit(tx: DbConnection, *, topic: str, type: EventType, data: _Payload) -> int:
-    """Record an event in the caller's transaction; returns its outbox row id (not its seq)."""
-    _check_event(topic, type, data)
-    # One round trip: the notification is delivered at commit, and Postgres collapses
-    # identical ones within a transaction.
-    row_id: int = await tx.fetchval(
-        "with inserted as ("
-        " insert into event_outbox (topic, type, data) values ($1, $2, $3) returning id"
-        ") select id from inserted, pg_notify($4, '')",
-        topic,
-        type.value,
-        data.model_dump(mode="json"),
-        NOTIFY_CHANNEL,
-    )
-    return row_id
 
 
 async def sequence_ready_events(connection: DbConnection) -> int:

@@ -7,6 +7,7 @@ its customer must not learn the reasons, let alone the draft). Callers lock the 
 (``lock_approval``) and check ``status`` first, so of two concurrent decisions exactly one wins.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -210,30 +211,73 @@ async def find_by_idempotency_key(
     return Approval(**dict(row)) if row is not None else None
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    actor_id: str
+    actor_role: str
+    event: str
+    note: str | None = None
+    data: dict[str, Any] | None = None
+
+
+async def _transition(
+    tx: DbConnection,
+    approval: Approval,
+    *,
+    assignments: str,
+    arguments: Sequence[Any],
+    audit: AuditEntry,
+    event: EventType,
+) -> Approval:
+    """Change a locked approval (``assignments``: the SET list, its parameters numbered from
+    $2), record the audit entry in the same statement, and announce the change."""
+    first = len(arguments) + 2
+    row = await tx.fetchrow(
+        f"""
+        with updated as (
+            update approvals set {assignments}, updated_at = now() where id = $1
+            returning {_COLUMNS}
+        ), audited as (
+            insert into approval_audit
+                (approval_id, actor_id, actor_role, event, from_status, to_status, note, data)
+            select id, ${first}, ${first + 1}, ${first + 2}, ${first + 3}, status,
+                   ${first + 4}, ${first + 5}
+            from updated
+        )
+        select * from updated
+        """,
+        approval.id,
+        *arguments,
+        audit.actor_id,
+        audit.actor_role,
+        audit.event,
+        approval.status,
+        audit.note,
+        audit.data or {},
+    )
+    assert row is not None  # the caller holds the row's lock
+    changed = Approval(**dict(row))
+    await announce(tx, changed, type=event, previous_status=approval.status)
+    return changed
+
+
 async def assign_approval(
     tx: DbConnection, approval: Approval, *, assignee_id: str, actor_id: str, actor_role: str
 ) -> Approval:
     """Set the assignee of a locked, pending approval (a claim, or a supervisor's reassignment)."""
-    row = await tx.fetchrow(
-        f"update approvals set assignee_id = $2, updated_at = now() where id = $1"
-        f" returning {_COLUMNS}",
-        approval.id,
-        assignee_id,
-    )
-    assert row is not None  # the caller holds the row's lock
-    updated = Approval(**dict(row))
-    await append_audit(
+    return await _transition(
         tx,
-        approval_id=approval.id,
-        actor_id=actor_id,
-        actor_role=actor_role,
-        event="claimed" if assignee_id == actor_id else "reassigned",
-        from_status=approval.status,
-        to_status=updated.status,
-        data={"from_assignee": approval.assignee_id, "to_assignee": assignee_id},
+        approval,
+        assignments="assignee_id = $2",
+        arguments=[assignee_id],
+        audit=AuditEntry(
+            actor_id=actor_id,
+            actor_role=actor_role,
+            event="claimed" if assignee_id == actor_id else "reassigned",
+            data={"from_assignee": approval.assignee_id, "to_assignee": assignee_id},
+        ),
+        event=EventType.APPROVAL_UPDATED,
     )
-    await announce(tx, updated, type=EventType.APPROVAL_UPDATED, previous_status=approval.status)
-    return updated
 
 
 async def decide_approval(
@@ -248,77 +292,48 @@ async def decide_approval(
     note: str | None = None,
 ) -> Approval:
     """Move a locked, pending approval to its final status, with audit and event."""
-    status = DECIDED_STATUS[decision]
-    row = await tx.fetchrow(
-        f"""
-        update approvals
-        set status = $2, decision = $3, final_content = $4, decision_reason = $5,
-            decision_note = $6, decided_by = $7, decided_at = now(), updated_at = now(),
-            -- An expiry is nobody's work: the assignee stays as it was.
-            assignee_id = case when $3 = 'expire' then assignee_id
-                               else coalesce(assignee_id, $7) end
-        where id = $1
-        returning {_COLUMNS}
-        """,
-        approval.id,
-        status,
-        decision,
-        final_content,
-        reason,
-        note,
-        actor_id,
-    )
-    assert row is not None  # the caller holds the row's lock
-    decided = Approval(**dict(row))
     data: dict[str, Any] = {"decision": decision, "reason": reason}
     if decision == "edit":
         data.update(draft=approval.draft, sent=final_content)
-    await append_audit(
+    return await _transition(
         tx,
-        approval_id=approval.id,
-        actor_id=actor_id,
-        actor_role=actor_role,
-        event="decided",
-        from_status=approval.status,
-        to_status=status,
-        note=note,
-        data=data,
+        approval,
+        assignments="""status = $2, decision = $3, final_content = $4, decision_reason = $5,
+            decision_note = $6, decided_by = $7, decided_at = now(),
+            -- An expiry is nobody's work: the assignee stays as it was.
+            assignee_id = case when $3 = 'expire' then assignee_id
+                               else coalesce(assignee_id, $7) end""",
+        arguments=[DECIDED_STATUS[decision], decision, final_content, reason, note, actor_id],
+        audit=AuditEntry(
+            actor_id=actor_id, actor_role=actor_role, event="decided", note=note, data=data
+        ),
+        event=EventType.APPROVAL_EXPIRED if decision == "expire" else EventType.APPROVAL_UPDATED,
     )
-    event = EventType.APPROVAL_EXPIRED if decision == "expire" else EventType.APPROVAL_UPDATED
-    await announce(tx, decided, type=event, previous_status=approval.status)
-    return decided
 
 
 async def escalate_approval(
     tx: DbConnection, approval: Approval, *, deadline_at: datetime, actor_id: str
 ) -> Approval:
     """One level up for a locked, pending approval whose deadline passed, with its next one."""
-    row = await tx.fetchrow(
-        f"update approvals set escalation_level = escalation_level + 1, deadline_at = $2,"
-        f" updated_at = now() where id = $1 returning {_COLUMNS}",
-        approval.id,
-        deadline_at,
-    )
-    assert row is not None  # the caller holds the row's lock
-    escalated = Approval(**dict(row))
-    await append_audit(
+    return await _transition(
         tx,
-        approval_id=approval.id,
-        actor_id=actor_id,
-        actor_role="system",
-        event="escalated",
-        from_status=approval.status,
-        to_status=escalated.status,
-        data={
-            "escalation_level": escalated.escalation_level,
-            "missed_deadline": approval.deadline_at.isoformat() if approval.deadline_at else None,
-            "deadline_at": deadline_at.isoformat(),
-        },
+        approval,
+        assignments="escalation_level = escalation_level + 1, deadline_at = $2",
+        arguments=[deadline_at],
+        audit=AuditEntry(
+            actor_id=actor_id,
+            actor_role="system",
+            event="escalated",
+            data={
+                "escalation_level": approval.escalation_level + 1,
+                "missed_deadline": (
+                    approval.deadline_at.isoformat() if approval.deadline_at else None
+                ),
+                "deadline_at": deadline_at.isoformat(),
+            },
+        ),
+        event=EventType.APPROVAL_ESCALATED,
     )
-    await announce(
-        tx, escalated, type=EventType.APPROVAL_ESCALATED, previous_status=approval.status
-    )
-    return escalated
 
 
 async def pending_approvals_of(tx: DbConnection, conversation_id: UUID) -> int:

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from pydantic import SecretStr
 
-from functions._shared.db.pool import DbPool, create_pool, init_connection
+from functions._shared.db.pool import DbPool, create_pool, init_connection, transaction
 from functions._shared.events import EventType, conversation_topic, emit
 from functions._shared.events.outbox import sequence_ready_events
 from functions._shared.events.retention import prune_outbox
@@ -28,12 +28,17 @@ async def pool(settings: Settings) -> AsyncIterator[DbPool]:
 
 
 async def emit_status(connection: asyncpg.Connection, conversation_id: uuid.UUID) -> int:
-    return await emit(
+    """Emit on a connection outside transaction() (written at once); the new row's id."""
+    await emit(
         connection,
         topic=conversation_topic(conversation_id),
         type=EventType.CONVERSATION_UPDATED,
         data=ConversationUpdated(conversation_id=conversation_id, status="ai"),
     )
+    row_id: int = await connection.fetchval(
+        "select max(id) from event_outbox where topic = $1", conversation_topic(conversation_id)
+    )
+    return row_id
 
 
 async def seq_of(pool: DbPool, row_id: int) -> int | None:
@@ -175,3 +180,46 @@ async def test_emit_is_invisible_until_commit_and_gone_after_rollback(
         )
     finally:
         await connection.close()
+
+
+async def test_events_in_a_transaction_are_written_together_at_commit_in_order(
+    pool: DbPool,
+) -> None:
+    conversation_id = uuid.uuid4()
+    topic = conversation_topic(conversation_id)
+    statuses = ["ai", "pending_human", "human"]
+    async with transaction(pool) as tx:
+        for status in statuses:
+            await emit(
+                tx,
+                topic=topic,
+                type=EventType.CONVERSATION_UPDATED,
+                data=ConversationUpdated(conversation_id=conversation_id, status=status),
+            )
+        waiting = await tx.fetchval("select count(*) from event_outbox where topic = $1", topic)
+    rows = await pool.fetch(
+        "select data->>'status' as status from event_outbox where topic = $1 order by id", topic
+    )
+    assert waiting == 0  # batched until the commit
+    assert [row["status"] for row in rows] == statuses
+
+
+async def test_events_of_a_rolled_back_transaction_are_never_written(pool: DbPool) -> None:
+    conversation_id = uuid.uuid4()
+
+    async def change_that_fails_after_its_event() -> None:
+        async with transaction(pool) as tx:
+            await emit(
+                tx,
+                topic=conversation_topic(conversation_id),
+                type=EventType.CONVERSATION_UPDATED,
+                data=ConversationUpdated(conversation_id=conversation_id, status="ai"),
+            )
+            raise RuntimeError("the change fails after its event was emitted")
+
+    with pytest.raises(RuntimeError):
+        await change_that_fails_after_its_event()
+    count = await pool.fetchval(
+        "select count(*) from event_outbox where topic = $1", conversation_topic(conversation_id)
+    )
+    assert count == 0
