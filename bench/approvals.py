@@ -703,8 +703,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument(
         "--workers",
         type=int,
-        default=os.cpu_count() or 1,
-        help="gateway processes (SERVER_WORKERS); default: one per core",
+        default=1,
+        help="gateway processes (SERVER_WORKERS); on 2 cores shared with Postgres and this "
+        "client, 2 measured slower than 1 (more CPU per decision, busier cores)",
     )
     parser.add_argument(
         "--flow",

@@ -20,16 +20,18 @@ from functions._shared.hitl.approvals import (
     approval_deadline,
     assign_approval,
     callback_payload,
+    claim_next_unassigned,
     create_approval,
     decide_approval,
     find_approval,
     find_by_idempotency_key,
     lock_approval,
-    lock_next_unassigned,
-    pending_approvals_of,
 )
 from functions._shared.hitl.callbacks import enqueue_callback, validate_callback_url
-from functions._shared.hitl.conversations import lock_conversation, set_conversation_status
+from functions._shared.hitl.conversations import (
+    lock_conversation_counting_pending,
+    set_conversation_status,
+)
 from functions._shared.hitl.messages import (
     Citation,
     StoredMessage,
@@ -157,17 +159,10 @@ async def claim_next(
     tx: DbConnection, *, principal: Principal, kind: ApprovalKind | None
 ) -> ApprovalSummary | None:
     """Assign the caller the most urgent unassigned approval; None when there is none."""
-    approval = await lock_next_unassigned(tx, kind=kind)
-    if approval is None:
-        return None
-    claimed = await assign_approval(
-        tx,
-        approval,
-        assignee_id=principal.subject,
-        actor_id=principal.subject,
-        actor_role=str(principal.role),
+    claimed = await claim_next_unassigned(
+        tx, kind=kind, assignee_id=principal.subject, actor_role=str(principal.role)
     )
-    return summary_view(claimed)
+    return summary_view(claimed) if claimed is not None else None
 
 
 def _checked_decision(
@@ -242,9 +237,10 @@ async def _deliver_outcome(
     """What the customer sees: the approved (or edited) reply, or a notice that a person will
     answer; and where the conversation goes next."""
     assert approval.conversation_id is not None
-    conversation = await lock_conversation(tx, approval.conversation_id)
-    if conversation is None:
+    locked = await lock_conversation_counting_pending(tx, approval.conversation_id)
+    if locked is None:
         return
+    conversation, pending_approvals = locked
     sends_reply = approval.kind == "reply" and approval.status in ("approved", "edited")
     if sends_reply:
         assert approval.final_content is not None
@@ -270,9 +266,7 @@ async def _deliver_outcome(
         return
     if sends_reply:
         # The assistant answers again once nothing else about this conversation waits.
-        if conversation.status == "pending_human" and not await pending_approvals_of(
-            tx, conversation.id
-        ):
+        if conversation.status == "pending_human" and not pending_approvals:
             await set_conversation_status(tx, conversation, status="ai")
     else:
         await set_conversation_status(tx, conversation, status="human", assignee_id=decider)

@@ -176,22 +176,6 @@ async def claim_due_approval(tx: DbConnection) -> Approval | None:
     return Approval(**dict(row)) if row is not None else None
 
 
-async def lock_next_unassigned(tx: DbConnection, *, kind: ApprovalKind | None) -> Approval | None:
-    """The unassigned pending approval with the nearest deadline that no one else is taking
-    right now, locked (agents pressing "next" at once each get a different one)."""
-    row = await tx.fetchrow(
-        f"""
-        select {_COLUMNS} from approvals
-        where status = 'pending' and assignee_id is null and ($1::text is null or kind = $1)
-        order by deadline_at asc nulls last, created_at, id
-        limit 1
-        for update skip locked
-        """,
-        kind,
-    )
-    return Approval(**dict(row)) if row is not None else None
-
-
 async def lock_approval(tx: DbConnection, approval_id: UUID) -> Approval | None:
     """The approval, locked until the transaction ends: check its status after this."""
     row = await tx.fetchrow(
@@ -220,22 +204,30 @@ class AuditEntry:
     data: dict[str, Any] | None = None
 
 
+_THIS_APPROVAL = "select $1::uuid as target_id"
+
+
 async def _transition(
     tx: DbConnection,
-    approval: Approval,
     *,
+    target: str,
+    target_argument: Any,
+    from_status: ApprovalStatus,
     assignments: str,
     arguments: Sequence[Any],
     audit: AuditEntry,
     event: EventType,
-) -> Approval:
-    """Change a locked approval (``assignments``: the SET list, its parameters numbered from
-    $2), record the audit entry in the same statement, and announce the change."""
+) -> Approval | None:
+    """Change the approval ``target`` selects (a query of ``target_id`` taking ``$1``) with
+    ``assignments`` (the SET list, its parameters numbered from $2), record the audit entry in
+    the same statement, and announce the change; None when the target selects nothing."""
     first = len(arguments) + 2
     row = await tx.fetchrow(
         f"""
-        with updated as (
-            update approvals set {assignments}, updated_at = now() where id = $1
+        with target as ({target}),
+        updated as (
+            update approvals set {assignments}, updated_at = now()
+            from target where approvals.id = target.target_id
             returning {_COLUMNS}
         ), audited as (
             insert into approval_audit
@@ -246,26 +238,78 @@ async def _transition(
         )
         select * from updated
         """,
-        approval.id,
+        target_argument,
         *arguments,
         audit.actor_id,
         audit.actor_role,
         audit.event,
-        approval.status,
+        from_status,
         audit.note,
         audit.data or {},
     )
-    assert row is not None  # the caller holds the row's lock
+    if row is None:
+        return None
     changed = Approval(**dict(row))
-    await announce(tx, changed, type=event, previous_status=approval.status)
+    await announce(tx, changed, type=event, previous_status=from_status)
     return changed
+
+
+async def _change_locked(
+    tx: DbConnection,
+    approval: Approval,
+    *,
+    assignments: str,
+    arguments: Sequence[Any],
+    audit: AuditEntry,
+    event: EventType,
+) -> Approval:
+    """``_transition`` of an approval the caller has locked (and so knows to exist)."""
+    changed = await _transition(
+        tx,
+        target=_THIS_APPROVAL,
+        target_argument=approval.id,
+        from_status=approval.status,
+        assignments=assignments,
+        arguments=arguments,
+        audit=audit,
+        event=event,
+    )
+    assert changed is not None  # the caller holds the row's lock
+    return changed
+
+
+async def claim_next_unassigned(
+    tx: DbConnection, *, kind: ApprovalKind | None, assignee_id: str, actor_role: str
+) -> Approval | None:
+    """Assign the unassigned pending approval with the nearest deadline that no one else is
+    taking right now (agents pressing "next" at once each get a different one), in one
+    statement; None when there is none."""
+    return await _transition(
+        tx,
+        target="""select id as target_id from approvals
+            where status = 'pending' and assignee_id is null and ($1::text is null or kind = $1)
+            order by deadline_at asc nulls last, created_at, id
+            limit 1
+            for update skip locked""",
+        target_argument=kind,
+        from_status="pending",
+        assignments="assignee_id = $2",
+        arguments=[assignee_id],
+        audit=AuditEntry(
+            actor_id=assignee_id,
+            actor_role=actor_role,
+            event="claimed",
+            data={"from_assignee": None, "to_assignee": assignee_id},
+        ),
+        event=EventType.APPROVAL_UPDATED,
+    )
 
 
 async def assign_approval(
     tx: DbConnection, approval: Approval, *, assignee_id: str, actor_id: str, actor_role: str
 ) -> Approval:
     """Set the assignee of a locked, pending approval (a claim, or a supervisor's reassignment)."""
-    return await _transition(
+    return await _change_locked(
         tx,
         approval,
         assignments="assignee_id = $2",
@@ -295,7 +339,7 @@ async def decide_approval(
     data: dict[str, Any] = {"decision": decision, "reason": reason}
     if decision == "edit":
         data.update(draft=approval.draft, sent=final_content)
-    return await _transition(
+    return await _change_locked(
         tx,
         approval,
         assignments="""status = $2, decision = $3, final_content = $4, decision_reason = $5,
@@ -315,7 +359,7 @@ async def escalate_approval(
     tx: DbConnection, approval: Approval, *, deadline_at: datetime, actor_id: str
 ) -> Approval:
     """One level up for a locked, pending approval whose deadline passed, with its next one."""
-    return await _transition(
+    return await _change_locked(
         tx,
         approval,
         assignments="escalation_level = escalation_level + 1, deadline_at = $2",
@@ -334,14 +378,6 @@ async def escalate_approval(
         ),
         event=EventType.APPROVAL_ESCALATED,
     )
-
-
-async def pending_approvals_of(tx: DbConnection, conversation_id: UUID) -> int:
-    count: int = await tx.fetchval(
-        "select count(*) from approvals where conversation_id = $1 and status = 'pending'",
-        conversation_id,
-    )
-    return count
 
 
 def callback_payload(approval: Approval) -> dict[str, Any]:
