@@ -2,6 +2,7 @@
 
 import asyncio
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +35,20 @@ async def fresh_database(prefix: str) -> AsyncIterator[str]:
     finally:
         await admin.execute(f'drop database if exists "{name}" with (force)')
         await admin.close()
+
+
+def reference_loop_ms(iterations: int = 5_000_000, runs: int = 3) -> float:
+    """How fast this machine runs plain Python right now: the best of ``runs`` timings of a
+    fixed loop. This VM's cores change speed over time (by up to about 1.5x between runs
+    minutes apart); a figure read next to this one says which state it was measured in."""
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        total = 0
+        for number in range(iterations):
+            total += number
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
 
 
 def bench_settings(database_url: str, **overrides: object) -> Settings:

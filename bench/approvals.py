@@ -56,7 +56,7 @@ REPO_ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench._http import HttpConnection  # noqa: E402
-from bench._support import fresh_database  # noqa: E402
+from bench._support import fresh_database, reference_loop_ms  # noqa: E402
 from functions._shared.auth.tokens import Role, mint_token  # noqa: E402
 from functions._shared.settings import Settings  # noqa: E402
 
@@ -558,6 +558,7 @@ async def run_agents(
 
 async def run(arguments: argparse.Namespace) -> dict[str, Any]:
     busy_before = await machine_busy_percent()
+    loop_ms = reference_loop_ms()
     if busy_before > 20:
         print(f"warning: the machine is already {busy_before}% busy; figures will suffer")
     with tempfile.TemporaryDirectory(prefix="ccos-bench-approvals-") as temporary:
@@ -618,6 +619,7 @@ async def run(arguments: argparse.Namespace) -> dict[str, Any]:
             "architecture": platform.machine(),
             "python": platform.python_version(),
             "busy_percent_before": busy_before,
+            "reference_loop_ms": loop_ms,
         },
         "setup": {
             "approvals_seeded": arguments.approvals,
@@ -664,7 +666,8 @@ def report(result: dict[str, Any]) -> None:
     print(
         f"\n{setup['pending_at_start']:,} pending, {setup['agents']} agents, "
         f"{result['decisions']:,} decisions in {result['wall_seconds']} s "
-        f"({result['machine']['cpu_count']} cores, Python {result['machine']['python']})\n"
+        f"({result['machine']['cpu_count']} cores, Python {result['machine']['python']}, "
+        f"reference loop {result['machine']['reference_loop_ms']} ms)\n"
     )
     print(f"{'request':<10}{'count':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     for name in ("queue", "claim", "decision"):

@@ -37,7 +37,10 @@ def _machine(result: dict[str, Any]) -> str:
     if isinstance(machine, dict):
         cores = machine.get("cpu_count")
         architecture = machine.get("machine") or machine.get("architecture", "?")
-        return f"{architecture}, {cores} cores, Python {machine.get('python')}"
+        described = f"{architecture}, {cores} cores, Python {machine.get('python')}"
+        if machine.get("reference_loop_ms") is not None:
+            described += f", reference loop {machine['reference_loop_ms']} ms"
+        return described
     return "?"
 
 

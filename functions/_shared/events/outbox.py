@@ -22,6 +22,7 @@ from functions._shared.events.schemas import (
 )
 
 NOTIFY_CHANNEL = "ccos_events"
+SEQUENCED_PAYLOAD = "sequenced"  # sent by a sequencer; new events notify with ''
 _SEQUENCER_LOCK_KEY = 7_206_915_312  # fixed: every process agrees on it
 _STREAM_ONLY_TYPES = frozenset({EventType.STREAM_RESET, EventType.STREAM_OVERFLOW})
 
@@ -115,7 +116,7 @@ async def sequence_ready_events(connection: DbConnection) -> int:
             horizon,
         )
         if count:
-            await connection.execute("select pg_notify($1, 'sequenced')", NOTIFY_CHANNEL)
+            await connection.execute("select pg_notify($1, $2)", NOTIFY_CHANNEL, SEQUENCED_PAYLOAD)
         return count
 
 

@@ -17,6 +17,7 @@ from functions._shared.errors import DATABASE_ERRORS, DATABASE_UNAVAILABLE_ERROR
 from functions._shared.events.hub import EventHub
 from functions._shared.events.outbox import (
     NOTIFY_CHANNEL,
+    SEQUENCED_PAYLOAD,
     frames_after,
     last_sequenced,
     sequence_ready_events,
@@ -44,6 +45,9 @@ class EventRelay:
         self.poll_seconds = poll_seconds
         self.on_sequenced = on_sequenced
         self._wake = asyncio.Event()
+        # The backend that last sequenced for this relay: its 'sequenced' notification is news
+        # to other processes only (this relay read those events in the same pass).
+        self._sequenced_by_pid: int | None = None
         self._listener: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -70,7 +74,9 @@ class EventRelay:
     def wake(self) -> None:
         self._wake.set()
 
-    def _on_notify(self, *_: object) -> None:
+    def _on_notify(self, _connection: object, pid: int, _channel: str, payload: object) -> None:
+        if payload == SEQUENCED_PAYLOAD and pid == self._sequenced_by_pid:
+            return
         self._wake.set()
 
     async def _connect_listener(self) -> bool:
@@ -114,8 +120,10 @@ class EventRelay:
         """Sequence what is ready and fan out everything past the hub's last seq."""
         delivered = 0
         async with self.pool.acquire() as connection:
-            if await sequence_ready_events(connection) and self.on_sequenced is not None:
-                self.on_sequenced()
+            if await sequence_ready_events(connection):
+                self._sequenced_by_pid = connection.get_server_pid()
+                if self.on_sequenced is not None:
+                    self.on_sequenced()
             while True:
                 frames = await frames_after(
                     connection, after_seq=self.hub.last_seq, limit=FETCH_BATCH

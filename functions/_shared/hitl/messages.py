@@ -62,12 +62,23 @@ async def deliver_message(
     client_message_id: str | None = None,
 ) -> StoredMessage:
     citations = citations or []
+    # The message and its citations in one statement (one round trip in the caller's lock).
     row = await tx.fetchrow(
         """
-        insert into messages
-            (conversation_id, role, content, author_id, approval_id, client_message_id)
-        values ($1, $2, $3, $4, $5, $6)
-        returning id, created_at
+        with inserted as (
+            insert into messages
+                (conversation_id, role, content, author_id, approval_id, client_message_id)
+            values ($1, $2, $3, $4, $5, $6)
+            returning id, created_at
+        ), cited as (
+            insert into message_citations
+                (message_id, ordinal, document_id, chunk_id, title, score)
+            select inserted.id, c.ordinal, c.document_id, c.chunk_id, c.title, c.score
+            from inserted,
+                 unnest($7::uuid[], $8::uuid[], $9::text[], $10::float8[]) with ordinality
+                     as c(document_id, chunk_id, title, score, ordinal)
+        )
+        select id, created_at from inserted
         """,
         conversation_id,
         role,
@@ -75,18 +86,12 @@ async def deliver_message(
         author_id,
         approval_id,
         client_message_id,
+        [c.document_id for c in citations],
+        [c.chunk_id for c in citations],
+        [c.title for c in citations],
+        [c.score for c in citations],
     )
     assert row is not None  # an insert always returns its row
-    if citations:
-        await tx.executemany(
-            "insert into message_citations"
-            " (message_id, ordinal, document_id, chunk_id, title, score)"
-            " values ($1, $2, $3, $4, $5, $6)",
-            [
-                (row["id"], ordinal, c.document_id, c.chunk_id, c.title, c.score)
-                for ordinal, c in enumerate(citations, start=1)
-            ],
-        )
     message = StoredMessage(
         id=row["id"],
         conversation_id=conversation_id,
