@@ -89,11 +89,17 @@ async def sequence_ready_events(connection: DbConnection) -> int:
     rolled back and invisible), so nothing can later appear before what is sequenced now.
     """
     async with connection.transaction():
-        if not await connection.fetchval(
-            "select pg_try_advisory_xact_lock($1)", _SEQUENCER_LOCK_KEY
-        ):
+        # One statement: its snapshot is taken before the lock is granted, so the horizon may
+        # be older than it could be: later events merely wait for the next pass.
+        locked = await connection.fetchrow(
+            "select pg_try_advisory_xact_lock($1) as locked,"
+            " pg_snapshot_xmin(pg_current_snapshot()) as horizon",
+            _SEQUENCER_LOCK_KEY,
+        )
+        assert locked is not None
+        if not locked["locked"]:
             return 0
-        horizon = await connection.fetchval("select pg_snapshot_xmin(pg_current_snapshot())")
+        # The update runs on a snapshot taken after the lock: it sees every earlier sequencing.
         count: int = await connection.fetchval(
             """
             with ready as (
@@ -110,13 +116,17 @@ async def sequence_ready_events(connection: DbConnection) -> int:
                 from ready, reserved
                 where o.id = ready.id
                 returning 1
+            ), counted as (
+                select count(*) as sequenced from numbered
             )
-            select count(*) from numbered
+            -- Other processes' relays learn of the new seqs at commit.
+            select sequenced, case when sequenced > 0 then pg_notify($2, $3) end
+            from counted
             """,
-            horizon,
+            locked["horizon"],
+            NOTIFY_CHANNEL,
+            SEQUENCED_PAYLOAD,
         )
-        if count:
-            await connection.execute("select pg_notify($1, $2)", NOTIFY_CHANNEL, SEQUENCED_PAYLOAD)
         return count
 
 

@@ -128,7 +128,8 @@ class EventRelay:
                 frames = await frames_after(
                     connection, after_seq=self.hub.last_seq, limit=FETCH_BATCH
                 )
-                if not frames:
+                if frames:
+                    self.hub.publish(frames)
+                    delivered += len(frames)
+                if len(frames) < FETCH_BATCH:  # all there was; newer ones notify again
                     return delivered
-                self.hub.publish(frames)
-                delivered += len(frames)
