@@ -56,6 +56,7 @@ REPO_ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench._http import HttpConnection  # noqa: E402
+from bench._procs import process_cpu_seconds, tree_cpu_seconds  # noqa: E402
 from bench._support import fresh_database, reference_loop_ms  # noqa: E402
 from functions._shared.auth.tokens import Role, mint_token  # noqa: E402
 from functions._shared.settings import Settings  # noqa: E402
@@ -369,32 +370,6 @@ async def wait_ready(base_url: str, gateway: subprocess.Popen[bytes], log_path: 
     raise RuntimeError(f"gateway not ready after 60 s:\n{log_tail(log_path)}")
 
 
-def process_cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:  # gone
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def child_pids(pid: int) -> list[int]:
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                children.append(int(entry.name))
-    return children
-
-
-def gateway_cpu_seconds(pid: int) -> float:
-    """The gateway's process and its workers (`--workers` > 1: children of the first)."""
-    return process_cpu_seconds(pid) + sum(process_cpu_seconds(c) for c in child_pids(pid))
-
-
 def machine_cpu_seconds() -> tuple[float, float]:
     """(busy, total) CPU seconds of the machine since boot, over every core."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:8]]
@@ -432,7 +407,7 @@ class CpuSnapshot:
     ) -> "CpuSnapshot":
         pids = await backend_pids(connection)
         return cls(
-            gateway=gateway_cpu_seconds(gateway_pid),
+            gateway=tree_cpu_seconds(gateway_pid),
             backends={pid: process_cpu_seconds(pid) for pid in pids},
             client=time.process_time(),
             machine_busy=machine_cpu_seconds()[0],

@@ -52,6 +52,7 @@ from urllib.parse import urlsplit
 import httpx
 import uvloop
 from _http import HttpConnection  # bench/ is the script's folder, first on sys.path
+from _procs import process_cpu_seconds, tree_cpu_seconds
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -324,10 +325,13 @@ GATEWAY_SETTINGS = {
 }
 
 
-def gateway_env(database_url: str, data_dir: Path, fake_port: int) -> dict[str, str]:
+def gateway_env(
+    database_url: str, data_dir: Path, fake_port: int, *, workers: int = 1
+) -> dict[str, str]:
     return {
         **os.environ,
         **GATEWAY_SETTINGS,
+        "SERVER_WORKERS": str(workers),
         "DATABASE_URL": database_url,
         "DATA_DIR": str(data_dir),
         "OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1",
@@ -365,14 +369,6 @@ async def fake_stats(port: int) -> Counter[str]:
 
 
 # --- measuring ----------------------------------------------------------------------------
-
-
-def process_cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:  # gone
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_backends(database: str) -> list[int]:
@@ -421,7 +417,8 @@ class Stack:
     database: str
 
     def cpu_seconds(self) -> dict[str, float]:
-        seconds = {name: process_cpu_seconds(pid) for name, pid in self.pids.items()}
+        # A target's children too: `--gateway-workers` > 1 serves from worker processes.
+        seconds = {name: tree_cpu_seconds(pid) for name, pid in self.pids.items()}
         seconds["postgres"] = sum(map(process_cpu_seconds, postgres_backends(self.database)))
         return seconds
 
@@ -527,13 +524,14 @@ async def start_stack(
     database_url: str,
     data_dir: Path,
     ingest: bool,
+    gateway_workers: int,
 ) -> Stack:
     fake_port = await children.start_ready(
         f"fake-{phase}", [PYTHON, str(BENCH_DIR / "fake_openai.py"), *fake_arguments]
     )
     ports: dict[str, int] = {}
     if "gateway" in targets:
-        env = gateway_env(database_url, data_dir, fake_port)
+        env = gateway_env(database_url, data_dir, fake_port, workers=gateway_workers)
         if ingest:
             await ingest_sample_kb(children, env)
         ports["gateway"] = await start_gateway(children, f"gateway-{phase}", env)
@@ -595,6 +593,7 @@ class Bench:
             database_url=self.database_url,
             data_dir=self.data_dir,
             ingest=ingest,
+            gateway_workers=self.arguments.gateway_workers,
         )
         for target in self.arguments.targets:  # warm-up (connections, caches); not recorded
             await self.measure(stack, target, users=10, turns=1, client_processes=1)
@@ -723,6 +722,7 @@ async def run(arguments: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
             "turns_per_conversation": arguments.turns,
             "questions": len(questions),
             "gateway_env": GATEWAY_SETTINGS,
+            "gateway_workers": arguments.gateway_workers,
             "instant_fake": INSTANT_FAKE,
         },
         "runs": runs,
@@ -799,6 +799,12 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--tokens-per-second", type=float, default=50.0)
     parser.add_argument("--reply-tokens", type=int, default=60)
     parser.add_argument("--instant-concurrency", type=int, default=50)
+    parser.add_argument(
+        "--gateway-workers",
+        type=int,
+        default=1,
+        help="gateway processes (SERVER_WORKERS); the bare proxy is always one",
+    )
     parser.add_argument("--instant-seconds", type=float, default=15.0, help="0: no instant run")
     parser.add_argument(
         "--client-processes",
