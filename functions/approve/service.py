@@ -26,12 +26,10 @@ from functions._shared.hitl.approvals import (
     find_approval,
     find_by_idempotency_key,
     lock_approval,
+    lock_for_decision,
 )
 from functions._shared.hitl.callbacks import enqueue_callback, validate_callback_url
-from functions._shared.hitl.conversations import (
-    lock_conversation_counting_pending,
-    set_conversation_status,
-)
+from functions._shared.hitl.conversations import Conversation, set_conversation_status
 from functions._shared.hitl.messages import (
     Citation,
     StoredMessage,
@@ -115,7 +113,10 @@ async def approval_detail(
 
 
 async def _locked_pending(tx: DbConnection, approval_id: UUID) -> Approval:
-    approval = await lock_approval(tx, approval_id)
+    return _pending(await lock_approval(tx, approval_id))
+
+
+def _pending(approval: Approval | None) -> Approval:
     if approval is None:
         raise NotFound("No such approval.", code="approval_not_found")
     if approval.status != "pending":
@@ -202,7 +203,9 @@ async def decide(
     approval_id: UUID,
     body: DecisionRequest,
 ) -> ApprovalSummary:
-    approval = await _locked_pending(tx, approval_id)
+    locked = await lock_for_decision(tx, approval_id)
+    approval = _pending(locked.approval if locked is not None else None)
+    assert locked is not None
     if approval.assignee_id not in (None, principal.subject) and (
         principal.role not in SUPERVISING_ROLES
     ):
@@ -222,8 +225,16 @@ async def decide(
         reason=reason,
         note=body.note,
     )
-    if decided.conversation_id is not None:
-        await _deliver_outcome(tx, settings=settings, approval=decided, decider=principal.subject)
+    if locked.conversation is not None:
+        await _deliver_outcome(
+            tx,
+            settings=settings,
+            approval=decided,
+            conversation=locked.conversation,
+            # This one was pending when counted, and is decided now.
+            others_pending=locked.pending_in_conversation - 1,
+            decider=principal.subject,
+        )
     if decided.callback_url is not None:
         await enqueue_callback(
             tx, approval_id=decided.id, url=decided.callback_url, payload=callback_payload(decided)
@@ -232,15 +243,16 @@ async def decide(
 
 
 async def _deliver_outcome(
-    tx: DbConnection, *, settings: Settings, approval: Approval, decider: str
+    tx: DbConnection,
+    *,
+    settings: Settings,
+    approval: Approval,
+    conversation: Conversation,
+    others_pending: int,
+    decider: str,
 ) -> None:
     """What the customer sees: the approved (or edited) reply, or a notice that a person will
-    answer; and where the conversation goes next."""
-    assert approval.conversation_id is not None
-    locked = await lock_conversation_counting_pending(tx, approval.conversation_id)
-    if locked is None:
-        return
-    conversation, pending_approvals = locked
+    answer; and where the (locked) conversation goes next."""
     sends_reply = approval.kind == "reply" and approval.status in ("approved", "edited")
     if sends_reply:
         assert approval.final_content is not None
@@ -266,7 +278,7 @@ async def _deliver_outcome(
         return
     if sends_reply:
         # The assistant answers again once nothing else about this conversation waits.
-        if conversation.status == "pending_human" and not pending_approvals:
+        if conversation.status == "pending_human" and not others_pending:
             await set_conversation_status(tx, conversation, status="ai")
     else:
         await set_conversation_status(tx, conversation, status="human", assignee_id=decider)

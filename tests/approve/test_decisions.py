@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from functions._shared.hitl.texts import Notice, customer_text
-from tests.approve.conftest import StaffHeaders, held_turn
+from tests.approve.conftest import StaffHeaders, action_request, held_turn
 from tests.conftest import bearer
 
 
@@ -78,6 +78,29 @@ async def test_approve_sends_the_draft_with_its_citations(
     last = (await conversation(chat_api, conversation_id, customer))["messages"][-1]
     assert last["content"] == await draft_of(chat_sql, approval_id)
     assert last["citations"]
+
+
+async def test_the_assistant_answers_again_only_once_no_approval_of_the_conversation_waits(
+    chat_api: httpx.AsyncClient, staff: StaffHeaders
+) -> None:
+    conversation_id, customer, turn = await held_turn(chat_api)
+    agent = staff("agent")
+    other = await chat_api.post(
+        "/approve/approvals",
+        json=action_request(conversation_id=conversation_id),
+        headers=staff("service"),
+    )
+    assert other.status_code == 201, other.text
+
+    first = await decide(chat_api, turn["approval"]["id"], agent, decision="approve")
+    while_one_waits = (await conversation(chat_api, conversation_id, customer))["status"]
+    last = await decide(chat_api, other.json()["id"], agent, decision="approve")
+
+    assert first.status_code == 200
+    assert while_one_waits == "pending_human"
+    assert last.status_code == 200
+    # An approved action tells the customer and hands the conversation to the deciding agent.
+    assert (await conversation(chat_api, conversation_id, customer))["status"] == "human"
 
 
 async def test_reject_makes_the_conversation_human_and_tells_the_customer(

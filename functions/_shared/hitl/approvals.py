@@ -22,6 +22,7 @@ from functions._shared.events.schemas import (
     ApprovalStatus,
     EventType,
 )
+from functions._shared.hitl.conversations import Conversation
 from functions._shared.hitl.messages import Citation
 from functions._shared.settings import Settings
 
@@ -174,6 +175,48 @@ async def claim_due_approval(tx: DbConnection) -> Approval | None:
         """
     )
     return Approval(**dict(row)) if row is not None else None
+
+
+@dataclass(frozen=True)
+class LockedForDecision:
+    approval: Approval
+    conversation: Conversation | None  # None for an approval with no (or a deleted) one
+    pending_in_conversation: int  # the conversation's pending approvals, this one included
+
+
+async def lock_for_decision(tx: DbConnection, approval_id: UUID) -> LockedForDecision | None:
+    """The approval and its conversation, both locked (approval first, the order every path
+    takes them in), with the conversation's pending approvals counted: one round trip for what
+    a decision reads before it writes."""
+    row = await tx.fetchrow(
+        f"""
+        with a as (
+            select {_COLUMNS} from approvals where id = $1 for update
+        ), c as (
+            select c.id, c.status, c.locale, c.assignee_id, c.created_at, c.closed_at,
+                   (select count(*) from approvals p
+                    where p.conversation_id = c.id and p.status = 'pending') as pending
+            from conversations c
+            where c.id = (select conversation_id from a)
+            for update of c
+        )
+        select a.*, c.id as c_id, c.status as c_status, c.locale as c_locale,
+               c.assignee_id as c_assignee_id, c.created_at as c_created_at,
+               c.closed_at as c_closed_at, c.pending as c_pending
+        from a left join c on true
+        """,
+        approval_id,
+    )
+    if row is None:
+        return None
+    fields = dict(row)
+    conversation = {name[2:]: fields.pop(name) for name in list(fields) if name.startswith("c_")}
+    pending = conversation.pop("pending")
+    return LockedForDecision(
+        approval=Approval(**fields),
+        conversation=Conversation(**conversation) if conversation["id"] is not None else None,
+        pending_in_conversation=pending or 0,
+    )
 
 
 async def lock_approval(tx: DbConnection, approval_id: UUID) -> Approval | None:

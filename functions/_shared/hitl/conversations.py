@@ -38,24 +38,6 @@ async def lock_conversation(tx: DbConnection, conversation_id: UUID) -> Conversa
     return Conversation(**dict(row)) if row is not None else None
 
 
-async def lock_conversation_counting_pending(
-    tx: DbConnection, conversation_id: UUID
-) -> tuple[Conversation, int] | None:
-    """``lock_conversation``, with the number of its approvals still pending (one round trip:
-    a decision needs both to know whether the assistant may answer again)."""
-    row = await tx.fetchrow(
-        f"select {_COLUMNS}, (select count(*) from approvals a where a.conversation_id = c.id"
-        f" and a.status = 'pending') as pending_approvals"
-        f" from conversations c where id = $1 for update of c",
-        conversation_id,
-    )
-    if row is None:
-        return None
-    fields = dict(row)
-    pending: int = fields.pop("pending_approvals")
-    return Conversation(**fields), pending
-
-
 async def set_conversation_status(
     tx: DbConnection,
     conversation: Conversation,
