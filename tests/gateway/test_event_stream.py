@@ -145,6 +145,28 @@ async def test_committed_event_reaches_two_concurrent_subscribers(
         assert statuses_of(events) == ["pending_human"]
 
 
+async def test_events_while_no_stream_is_open_only_move_the_mark_a_new_stream_starts_from(
+    live: Live, writer: asyncpg.Connection, token_for: Any
+) -> None:
+    topic, conversation_id = new_topic()
+    hub = live.app.state.event_hub
+    assert hub.stream_count == 0
+    before = hub.last_seq
+    await emit_committed(writer, conversation_id, ["ai", "pending_human"])
+    await wait_for(lambda: hub.last_seq >= before + 2)  # relayed to nobody, the mark moved
+
+    async with (
+        httpx.AsyncClient(base_url=live.base_url) as client,
+        client.stream("GET", f"/events/{topic}", headers=bearer(token_for("agent"))) as stream,
+    ):
+        await wait_for(lambda: hub.subscribers(topic) == 1)
+        await emit_committed(writer, conversation_id, ["human"])
+        events = await read_events(stream, 1)
+
+    # Live from its start: the events from before it do not arrive late.
+    assert statuses_of(events) == ["human"]
+
+
 async def test_event_of_rolled_back_transaction_reaches_nobody(
     live: Live, writer: asyncpg.Connection, token_for: Any
 ) -> None:

@@ -124,6 +124,12 @@ class EventRelay:
                 self._sequenced_by_pid = connection.get_server_pid()
                 if self.on_sequenced is not None:
                     self.on_sequenced()
+            if not self.hub.stream_count:
+                # Nobody here to deliver to: only move the mark a new stream starts live from.
+                last_seq = await last_sequenced(connection)
+                if not self.hub.stream_count:  # checked again: a stream may have begun
+                    self.hub.last_seq = max(self.hub.last_seq, last_seq)
+                    return 0
             while True:
                 frames = await frames_after(
                     connection, after_seq=self.hub.last_seq, limit=FETCH_BATCH
