@@ -63,20 +63,16 @@ async def emit(tx: DbConnection, *, topic: str, type: EventType, data: _Payload)
 
 
 async def _insert_events(tx: DbConnection, rows: list[tuple[str, str, Any]]) -> None:
-    """One round trip for all of them, in order (outbox ids follow it, and so do their seqs).
-    The notification is delivered at commit."""
-    topics, types, payloads = zip(*rows, strict=True)
+    """One round trip for all of them, in order (outbox ids follow it, and so do their seqs),
+    sent as one JSON array. The notification is delivered at commit."""
     await tx.execute(
         "with inserted as ("
         " insert into event_outbox (topic, type, data)"
-        " select topic, type, data"
-        " from unnest($1::text[], $2::text[], $3::jsonb[]) with ordinality"
-        "  as t(topic, type, data, position)"
+        " select e->>'topic', e->>'type', e->'data'"
+        " from jsonb_array_elements($1::jsonb) with ordinality as t(e, position)"
         " order by position returning id"
-        ") select count(*) from inserted, pg_notify($4, '')",
-        list(topics),
-        list(types),
-        list(payloads),
+        ") select count(*) from inserted, pg_notify($2, '')",
+        [{"topic": topic, "type": event_type, "data": data} for topic, event_type, data in rows],
         NOTIFY_CHANNEL,
     )
 
