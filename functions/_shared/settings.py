@@ -237,6 +237,11 @@ class Settings(BaseSettings):
     # Gateway processes sharing the port (one Python process uses one core): about one per
     # core the machine gives the gateway.
     server_workers: int = Field(default=1, ge=1, le=64)
+    # Allocations between the garbage collector's young-generation passes in `ccos serve`
+    # (Python's default: 700). Each request allocates thousands of short-lived objects; with
+    # the default, passes run hundreds of times a second and older generations are scanned
+    # often enough to show in the tail latency. 0 keeps Python's defaults.
+    gc_young_threshold: int = Field(default=50_000, ge=0)
     # Every request body (KB uploads: KB_MAX_UPLOAD_BYTES); larger ones get a 413 problem.
     request_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # The header carrying the client's address behind a proxy (Fly.io: Fly-Client-IP), used

@@ -1,7 +1,9 @@
-"""The worker supervisor of `ccos serve --workers N` with stand-in children."""
+"""How `ccos serve` runs: the worker supervisor (stand-in children) and the GC tuning."""
 
+import gc
 import sys
 
+from gateway.cli import tune_garbage_collector
 from gateway.workers import CRASH_LOOP_DEATHS, WorkerSupervisor, bind_listening_socket
 
 
@@ -19,3 +21,20 @@ def test_children_that_keep_dying_stop_the_server_with_an_error() -> None:
         listener.close()
     assert len(supervisor.deaths) == CRASH_LOOP_DEATHS + 1
     assert all(child.poll() is not None for child in supervisor.children)
+
+
+def test_the_server_process_collects_garbage_less_often_and_not_what_start_up_loaded() -> None:
+    threshold = gc.get_threshold()
+    try:
+        tune_garbage_collector(50_000)
+        assert gc.get_threshold()[0] == 50_000
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+
+
+def test_a_zero_threshold_keeps_pythons_defaults() -> None:
+    threshold = gc.get_threshold()
+    tune_garbage_collector(0)
+    assert gc.get_threshold() == threshold
