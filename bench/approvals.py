@@ -36,7 +36,6 @@ import os
 import platform
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -56,7 +55,14 @@ REPO_ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench._http import HttpConnection  # noqa: E402
-from bench._procs import process_cpu_seconds, tree_cpu_seconds  # noqa: E402
+from bench._measure import (  # noqa: E402
+    free_port,
+    machine_busy_percent,
+    machine_cpu_seconds,
+    percentile_ms,
+    process_cpu_seconds,
+    tree_cpu_seconds,
+)
 from bench._support import fresh_database, reference_loop_ms  # noqa: E402
 from functions._shared.auth.tokens import Role, mint_token  # noqa: E402
 from functions._shared.settings import Settings  # noqa: E402
@@ -310,13 +316,6 @@ async def agent_loop(agent: Agent, tally: Tally, target: int, flow: str = "next"
 # --- processes and CPU ----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def start_gateway(
     database_url: str, data_dir: Path, port: int, log_path: Path, workers: int
 ) -> subprocess.Popen[bytes]:
@@ -368,21 +367,6 @@ async def wait_ready(base_url: str, gateway: subprocess.Popen[bytes], log_path: 
                 pass
             await asyncio.sleep(0.05)
     raise RuntimeError(f"gateway not ready after 60 s:\n{log_tail(log_path)}")
-
-
-def machine_cpu_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the machine since boot, over every core."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:8]]
-    idle = values[3] + values[4]
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (sum(values) - idle) / ticks, sum(values) / ticks
-
-
-async def machine_busy_percent(seconds: float = 2.0) -> float:
-    before = machine_cpu_seconds()
-    await asyncio.sleep(seconds)
-    after = machine_cpu_seconds()
-    return round(100 * (after[0] - before[0]) / (after[1] - before[1]), 1)
 
 
 async def backend_pids(connection: "asyncpg.Connection[asyncpg.Record]") -> list[int]:
@@ -439,13 +423,6 @@ def cpu_breakdown(before: CpuSnapshot, after: CpuSnapshot, decisions: int) -> di
 
 
 # --- the run --------------------------------------------------------------------------------
-
-
-def percentile_ms(values: list[float], fraction: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000, 1)
 
 
 def latency_figures(values: list[float]) -> dict[str, float | int | None]:

@@ -37,7 +37,6 @@ import platform
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,7 +51,14 @@ from urllib.parse import urlsplit
 import httpx
 import uvloop
 from _http import HttpConnection  # bench/ is the script's folder, first on sys.path
-from _procs import process_cpu_seconds, tree_cpu_seconds
+from _measure import (
+    free_port,
+    machine_busy_percent,
+    machine_cpu_seconds,
+    percentile_ms,
+    process_cpu_seconds,
+    tree_cpu_seconds,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -300,13 +306,6 @@ class Children:
             self.stop(name)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 GATEWAY_SETTINGS = {
     "CHAT_PROVIDER": "openai",
     "OPENAI_API_KEY": "fake",
@@ -383,28 +382,6 @@ def postgres_backends(database: str) -> list[int]:
             if title.startswith(b"postgres: ") and title.split()[2:3] == [database.encode()]:
                 pids.append(int(entry.name))
     return pids
-
-
-def machine_cpu_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot, over every core."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:8]]
-    idle = values[3] + values[4]
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (sum(values) - idle) / ticks, sum(values) / ticks
-
-
-async def machine_busy_percent(seconds: float = 2.0) -> float:
-    before = machine_cpu_seconds()
-    await asyncio.sleep(seconds)
-    after = machine_cpu_seconds()
-    return round(100 * (after[0] - before[0]) / (after[1] - before[1]), 1)
-
-
-def percentile_ms(values: list[float], fraction: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000, 1)
 
 
 @dataclass

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench._measure import free_port  # noqa: E402
 from functions._shared.db.migrations import migrate_database  # noqa: E402
 from functions._shared.db.pool import resolve_database_url  # noqa: E402
 from functions._shared.settings import Settings  # noqa: E402
@@ -33,13 +33,6 @@ IMPORT_SNIPPET = (
     "import time; started = time.perf_counter(); import gateway.app; "
     "print(time.perf_counter() - started)"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def measure_import(env: dict[str, str]) -> float:
