@@ -69,23 +69,19 @@ def serve(
     configure_logging(settings)
     if fd is None and settings.is_embedded:
         _migrate()  # once, by the parent: workers (--fd) start on a migrated database
+    host, port = host or settings.server_host, port or settings.server_port
     processes = workers or settings.server_workers
     if fd is None and processes > 1:
         from gateway.workers import serve_workers  # noqa: PLC0415
 
         status = serve_workers(
-            host=host or settings.server_host,
-            port=port or settings.server_port,
+            host=host,
+            port=port,
             workers=processes,
             stop_timeout_seconds=GRACEFUL_SHUTDOWN_SECONDS + 10,
         )
         raise typer.Exit(code=status)
-    _serve_one(
-        host=host or settings.server_host,
-        port=port or settings.server_port,
-        fd=fd,
-        gc_young_threshold=settings.gc_young_threshold,
-    )
+    _serve_one(host=host, port=port, fd=fd, gc_young_threshold=settings.gc_young_threshold)
 
 
 def tune_garbage_collector(young_threshold: int) -> None:

@@ -49,7 +49,7 @@ async def emit_to_topics(
     for topic in topics:
         _check_event(topic, type, data)
     payload = data.model_dump(mode="json")  # as it is now, whatever happens to `data` later
-    rows = [(topic, type.value, payload) for topic in topics]
+    rows = [{"topic": topic, "type": type.value, "data": payload} for topic in topics]
     batch = before_commit_batch(tx, _insert_events)
     if batch is None:
         await _insert_events(tx, rows)
@@ -62,9 +62,10 @@ async def emit(tx: DbConnection, *, topic: str, type: EventType, data: _Payload)
     await emit_to_topics(tx, topics=[topic], type=type, data=data)
 
 
-async def _insert_events(tx: DbConnection, rows: list[tuple[str, str, Any]]) -> None:
-    """One round trip for all of them, in order (outbox ids follow it, and so do their seqs),
-    sent as one JSON array. The notification is delivered at commit."""
+async def _insert_events(tx: DbConnection, rows: list[dict[str, Any]]) -> None:
+    """One round trip for all of them (``{topic, type, data}`` each), in order (outbox ids
+    follow it, and so do their seqs), sent as one JSON array. The notification is delivered at
+    commit."""
     await tx.execute(
         "with inserted as ("
         " insert into event_outbox (topic, type, data)"
@@ -72,7 +73,7 @@ async def _insert_events(tx: DbConnection, rows: list[tuple[str, str, Any]]) -> 
         " from jsonb_array_elements($1::jsonb) with ordinality as t(e, position)"
         " order by position returning id"
         ") select count(*) from inserted, pg_notify($2, '')",
-        [{"topic": topic, "type": event_type, "data": data} for topic, event_type, data in rows],
+        rows,
         NOTIFY_CHANNEL,
     )
 
