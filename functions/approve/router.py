@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from functions._shared.app import AppSettings
 from functions._shared.auth import AdminOrService, AgentUser, require_roles
 from functions._shared.auth.tokens import Principal, Role
-from functions._shared.db.pool import Tx
+from functions._shared.db.pool import Autocommit, Tx
 from functions._shared.errors import PROBLEM_CONTENT_TYPE
 from functions.approve import service
 from functions.approve.schemas import (
@@ -111,11 +111,12 @@ async def request_approval(
     },
 )
 async def claim_next_approval(
-    principal: AgentUser, tx: Tx, kind: Literal["reply", "action"] | None = None
+    principal: AgentUser, connection: Autocommit, kind: Literal["reply", "action"] | None = None
 ) -> Any:
     """Assign the caller the unassigned pending approval with the nearest deadline (agents
     pressing "next" at the same time each get a different one)."""
-    claimed = await service.claim_next(tx, principal=principal, kind=kind)
+    # One statement picks, assigns, audits and announces: atomic without BEGIN and COMMIT.
+    claimed = await service.claim_next(connection, principal=principal, kind=kind)
     return claimed if claimed is not None else Response(status_code=204)
 
 

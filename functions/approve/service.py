@@ -157,11 +157,12 @@ async def claim(
 
 
 async def claim_next(
-    tx: DbConnection, *, principal: Principal, kind: ApprovalKind | None
+    connection: DbConnection, *, principal: Principal, kind: ApprovalKind | None
 ) -> ApprovalSummary | None:
-    """Assign the caller the most urgent unassigned approval; None when there is none."""
+    """Assign the caller the most urgent unassigned approval (one statement: ``connection``
+    needs no transaction); None when there is none."""
     claimed = await claim_next_unassigned(
-        tx, kind=kind, assignee_id=principal.subject, actor_role=str(principal.role)
+        connection, kind=kind, assignee_id=principal.subject, actor_role=str(principal.role)
     )
     return summary_view(claimed) if claimed is not None else None
 

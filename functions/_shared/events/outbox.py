@@ -40,16 +40,29 @@ def _check_event(topic: str, type: EventType, data: _Payload) -> None:
         raise InvalidEventError(f"{type} is not sent to {topic_kind(topic)} topics")
 
 
+def event_rows(topics: list[str], type: EventType, data: _Payload) -> list[dict[str, Any]]:
+    """The outbox rows (``{topic, type, data}``) of one event on ``topics``, checked against the
+    contract; the payload as it is now, whatever happens to ``data`` later."""
+    for topic in topics:
+        _check_event(topic, type, data)
+    payload = data.model_dump(mode="json")
+    return [{"topic": topic, "type": type.value, "data": payload} for topic in topics]
+
+
+def check_topics(topics: list[str], type: EventType) -> None:
+    """For events whose payload a SQL statement builds: their topics and type, at least."""
+    for topic in topics:
+        if not is_valid_topic(topic) or topic_kind(topic) not in EVENT_TOPIC_KINDS[type]:
+            raise InvalidEventError(f"{type} is not sent to {topic!r}")
+
+
 async def emit_to_topics(
     tx: DbConnection, *, topics: list[str], type: EventType, data: _Payload
 ) -> None:
     """The same event on several topics (a conversation's and the dashboard's), in the caller's
     transaction: written with the transaction's other events just before it commits (inside
     ``transaction()``), or at once."""
-    for topic in topics:
-        _check_event(topic, type, data)
-    payload = data.model_dump(mode="json")  # as it is now, whatever happens to `data` later
-    rows = [{"topic": topic, "type": type.value, "data": payload} for topic in topics]
+    rows = event_rows(topics, type, data)
     batch = before_commit_batch(tx, _insert_events)
     if batch is None:
         await _insert_events(tx, rows)
@@ -62,19 +75,46 @@ async def emit(tx: DbConnection, *, topic: str, type: EventType, data: _Payload)
     await emit_to_topics(tx, topics=[topic], type=type, data=data)
 
 
-async def _insert_events(tx: DbConnection, rows: list[dict[str, Any]]) -> None:
-    """One round trip for all of them (``{topic, type, data}`` each), in order (outbox ids
-    follow it, and so do their seqs), sent as one JSON array. The notification is delivered at
-    commit."""
-    await tx.execute(
-        "with inserted as ("
-        " insert into event_outbox (topic, type, data)"
+def take_batched_events(tx: DbConnection) -> list[dict[str, Any]]:
+    """The events batched so far in ``tx``'s transaction, which the caller's next statement
+    writes (``insert_events_sql``) instead of the commit: one round trip fewer."""
+    batch = before_commit_batch(tx, _insert_events)
+    if not batch:
+        return []
+    taken = list(batch)
+    batch.clear()
+    return taken
+
+
+async def flush_batched_events(tx: DbConnection) -> None:
+    """Write the events batched so far now: before a statement that writes events of its own,
+    so the outbox keeps the order they were emitted in."""
+    taken = take_batched_events(tx)
+    if taken:
+        await _insert_events(tx, taken)
+
+
+def insert_events_sql(rows_parameter: str) -> str:
+    """A data-modifying query writing the ``{topic, type, data}`` objects of the JSON array
+    parameter in order (outbox ids follow it, and so do their seqs); put it in a statement's
+    WITH list, and ``NOTIFY_SQL`` in its FROM list."""
+    return (
+        "insert into event_outbox (topic, type, data)"
         " select e->>'topic', e->>'type', e->'data'"
-        " from jsonb_array_elements($1::jsonb) with ordinality as t(e, position)"
+        f" from jsonb_array_elements({rows_parameter}::jsonb) with ordinality as t(e, position)"
         " order by position returning id"
-        ") select count(*) from inserted, pg_notify($2, '')",
+    )
+
+
+# Wakes the relays; the notification is delivered at commit.
+NOTIFY_SQL = f"pg_notify('{NOTIFY_CHANNEL}', '')"
+
+
+async def _insert_events(tx: DbConnection, rows: list[dict[str, Any]]) -> None:
+    """One round trip for all of them, sent as one JSON array."""
+    await tx.execute(
+        f"with inserted as ({insert_events_sql('$1')}) select count(*) from inserted, {NOTIFY_SQL}",
         rows,
-        NOTIFY_CHANNEL,
     )
 
 

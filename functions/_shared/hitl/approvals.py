@@ -3,7 +3,8 @@
 Status ``pending → approved | edited | rejected | expired | cancelled``; while pending, the
 assignee and the escalation level may change. Every change appends to ``approval_audit`` and is
 announced on the ``approvals`` and ``dashboard`` topics (never on the conversation's own topic:
-its customer must not learn the reasons, let alone the draft). Callers lock the row
+its customer must not learn the reasons, let alone the draft), by the statement that makes the
+change (the payload from the SQL function ``ccos_approval_change``). Callers lock the row
 (``lock_approval``) and check ``status`` first, so of two concurrent decisions exactly one wins.
 """
 
@@ -14,11 +15,10 @@ from typing import Any, Literal
 from uuid import UUID
 
 from functions._shared.db.pool import DbConnection
-from functions._shared.events.outbox import emit_to_topics
+from functions._shared.events.outbox import NOTIFY_SQL, check_topics, flush_batched_events
 from functions._shared.events.schemas import (
     APPROVALS_TOPIC,
     DASHBOARD_TOPIC,
-    ApprovalChange,
     ApprovalStatus,
     EventType,
 )
@@ -116,45 +116,43 @@ async def create_approval(
     idempotency_key: str | None = None,
     request_hash: str | None = None,
 ) -> Approval:
-    row = await tx.fetchrow(
-        f"""
-        insert into approvals
-            (kind, reasons, requester_id, requester_role, deadline_at, conversation_id,
-             source_message_id, draft, draft_citations, action, summary, error, callback_url,
-             idempotency_key, request_hash)
-        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-        returning {_COLUMNS}
-        """,
-        kind,
-        reasons,
-        requester_id,
-        requester_role,
-        deadline_at,
-        conversation_id,
-        source_message_id,
-        draft,
-        [c.as_json() for c in draft_citations or []],
-        action,
-        summary,
-        error,
-        callback_url,
-        idempotency_key,
-        request_hash,
-    )
-    assert row is not None  # an insert always returns its row
-    approval = Approval(**dict(row))
-    await append_audit(
+    """A pending approval with its ``created`` audit entry and ``approval.created``, in one
+    statement."""
+    created = await _recorded(
         tx,
-        approval_id=approval.id,
-        actor_id=requester_id,
-        actor_role=requester_role,
-        event="created",
+        change="""insert into approvals
+                (kind, reasons, requester_id, requester_role, deadline_at, conversation_id,
+                 source_message_id, draft, draft_citations, action, summary, error,
+                 callback_url, idempotency_key, request_hash)
+            values ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)""",
+        arguments=[
+            kind,
+            reasons,
+            requester_id,
+            requester_role,
+            deadline_at,
+            conversation_id,
+            source_message_id,
+            draft,
+            [c.as_json() for c in draft_citations or []],
+            action,
+            summary,
+            error,
+            callback_url,
+            idempotency_key,
+            request_hash,
+        ],
         from_status=None,
-        to_status="pending",
-        data={"reasons": reasons, **({"error": error} if error else {})},
+        audit=AuditEntry(
+            actor_id=requester_id,
+            actor_role=requester_role,
+            event="created",
+            data={"reasons": reasons, **({"error": error} if error else {})},
+        ),
+        event=EventType.APPROVAL_CREATED,
     )
-    await announce(tx, approval, type=EventType.APPROVAL_CREATED, previous_status=None)
-    return approval
+    assert created is not None  # an insert always returns its row
+    return created
 
 
 async def find_approval(connection: DbConnection, approval_id: UUID) -> Approval | None:
@@ -247,7 +245,61 @@ class AuditEntry:
     data: dict[str, Any] | None = None
 
 
-_THIS_APPROVAL = "select $1::uuid as target_id"
+_ANNOUNCED_ON = [APPROVALS_TOPIC, DASHBOARD_TOPIC]
+
+
+async def _recorded(
+    tx: DbConnection,
+    *,
+    change: str,
+    arguments: Sequence[Any],
+    from_status: ApprovalStatus | None,
+    audit: AuditEntry,
+    event: EventType,
+    before: str = "",
+) -> Approval | None:
+    """Run ``change`` (an insert into or update of ``approvals``, its parameters numbered from
+    $2; ``before``: WITH items it uses) and, in the same statement, append each changed row's
+    audit entry and write its ``event`` on the approvals and dashboard topics; None when nothing
+    changed. One round trip for what every approval change must do together."""
+    check_topics(_ANNOUNCED_ON, event)
+    # Events emitted earlier in the transaction go first, as they were emitted.
+    await flush_batched_events(tx)
+    first = len(arguments) + 2
+    actor_id, actor_role, audit_event, note, data, event_type, topics = (
+        f"${first + offset}" for offset in range(7)
+    )
+    row = await tx.fetchrow(
+        f"""
+        with {before}
+        changed as (
+            {change}
+            returning {_COLUMNS}, ccos_approval_change(approvals, $1) as payload
+        ), audited as (
+            insert into approval_audit
+                (approval_id, actor_id, actor_role, event, from_status, to_status, note, data)
+            select id, {actor_id}, {actor_role}, {audit_event}, $1, status, {note}, {data}
+            from changed
+        ), announced as (
+            insert into event_outbox (topic, type, data)
+            select t.topic, {event_type}, changed.payload
+            from changed, unnest({topics}::text[]) with ordinality as t(topic, position)
+            order by t.position
+            returning id
+        )
+        select {_COLUMNS} from changed, {NOTIFY_SQL}
+        """,
+        from_status,
+        *arguments,
+        audit.actor_id,
+        audit.actor_role,
+        audit.event,
+        audit.note,
+        audit.data or {},
+        event.value,
+        _ANNOUNCED_ON,
+    )
+    return Approval(**dict(row)) if row is not None else None
 
 
 async def _transition(
@@ -261,40 +313,22 @@ async def _transition(
     audit: AuditEntry,
     event: EventType,
 ) -> Approval | None:
-    """Change the approval ``target`` selects (a query of ``target_id`` taking ``$1``) with
-    ``assignments`` (the SET list, its parameters numbered from $2), record the audit entry in
-    the same statement, and announce the change; None when the target selects nothing."""
-    first = len(arguments) + 2
-    row = await tx.fetchrow(
-        f"""
-        with target as ({target}),
-        updated as (
-            update approvals set {assignments}, updated_at = now()
-            from target where approvals.id = target.target_id
-            returning {_COLUMNS}
-        ), audited as (
-            insert into approval_audit
-                (approval_id, actor_id, actor_role, event, from_status, to_status, note, data)
-            select id, ${first}, ${first + 1}, ${first + 2}, ${first + 3}, status,
-                   ${first + 4}, ${first + 5}
-            from updated
-        )
-        select * from updated
-        """,
-        target_argument,
-        *arguments,
-        audit.actor_id,
-        audit.actor_role,
-        audit.event,
-        from_status,
-        audit.note,
-        audit.data or {},
+    """Change the approval ``target`` selects (a query of ``target_id`` taking ``$2``) with
+    ``assignments`` (the SET list, its parameters numbered from $3), with its audit entry and
+    event (``_recorded``); None when the target selects nothing."""
+    return await _recorded(
+        tx,
+        before=f"target as ({target}),",
+        change=f"""update approvals set {assignments}, updated_at = now()
+            from target where approvals.id = target.target_id""",
+        arguments=[target_argument, *arguments],
+        from_status=from_status,
+        audit=audit,
+        event=event,
     )
-    if row is None:
-        return None
-    changed = Approval(**dict(row))
-    await announce(tx, changed, type=event, previous_status=from_status)
-    return changed
+
+
+_THIS_APPROVAL = "select $2::uuid as target_id"
 
 
 async def _change_locked(
@@ -330,13 +364,13 @@ async def claim_next_unassigned(
     return await _transition(
         tx,
         target="""select id as target_id from approvals
-            where status = 'pending' and assignee_id is null and ($1::text is null or kind = $1)
+            where status = 'pending' and assignee_id is null and ($2::text is null or kind = $2)
             order by deadline_at asc nulls last, created_at, id
             limit 1
             for update skip locked""",
         target_argument=kind,
         from_status="pending",
-        assignments="assignee_id = $2",
+        assignments="assignee_id = $3",
         arguments=[assignee_id],
         audit=AuditEntry(
             actor_id=assignee_id,
@@ -355,7 +389,7 @@ async def assign_approval(
     return await _change_locked(
         tx,
         approval,
-        assignments="assignee_id = $2",
+        assignments="assignee_id = $3",
         arguments=[assignee_id],
         audit=AuditEntry(
             actor_id=actor_id,
@@ -385,11 +419,11 @@ async def decide_approval(
     return await _change_locked(
         tx,
         approval,
-        assignments="""status = $2, decision = $3, final_content = $4, decision_reason = $5,
-            decision_note = $6, decided_by = $7, decided_at = now(),
+        assignments="""status = $3, decision = $4, final_content = $5, decision_reason = $6,
+            decision_note = $7, decided_by = $8, decided_at = now(),
             -- An expiry is nobody's work: the assignee stays as it was.
-            assignee_id = case when $3 = 'expire' then assignee_id
-                               else coalesce(assignee_id, $7) end""",
+            assignee_id = case when $4 = 'expire' then assignee_id
+                               else coalesce(assignee_id, $8) end""",
         arguments=[DECIDED_STATUS[decision], decision, final_content, reason, note, actor_id],
         audit=AuditEntry(
             actor_id=actor_id, actor_role=actor_role, event="decided", note=note, data=data
@@ -405,7 +439,7 @@ async def escalate_approval(
     return await _change_locked(
         tx,
         approval,
-        assignments="escalation_level = escalation_level + 1, deadline_at = $2",
+        assignments="escalation_level = escalation_level + 1, deadline_at = $3",
         arguments=[deadline_at],
         audit=AuditEntry(
             actor_id=actor_id,
@@ -439,53 +473,3 @@ def callback_payload(approval: Approval) -> dict[str, Any]:
         "conversation_id": str(approval.conversation_id) if approval.conversation_id else None,
         "idempotency_key": approval.idempotency_key,
     }
-
-
-async def append_audit(
-    tx: DbConnection,
-    *,
-    approval_id: UUID,
-    actor_id: str,
-    actor_role: str,
-    event: str,
-    from_status: str | None,
-    to_status: str,
-    note: str | None = None,
-    data: dict[str, Any] | None = None,
-) -> None:
-    await tx.execute(
-        """
-        insert into approval_audit
-            (approval_id, actor_id, actor_role, event, from_status, to_status, note, data)
-        values ($1, $2, $3, $4, $5, $6, $7, $8)
-        """,
-        approval_id,
-        actor_id,
-        actor_role,
-        event,
-        from_status,
-        to_status,
-        note,
-        data or {},
-    )
-
-
-async def announce(
-    tx: DbConnection,
-    approval: Approval,
-    *,
-    type: EventType,
-    previous_status: ApprovalStatus | None,
-) -> None:
-    change = ApprovalChange(
-        approval_id=approval.id,
-        kind=approval.kind,
-        status=approval.status,
-        previous_status=previous_status,
-        escalation_level=approval.escalation_level,
-        deadline_at=approval.deadline_at,
-        conversation_id=approval.conversation_id,
-        assignee_id=approval.assignee_id,
-        reasons=approval.reasons,
-    )
-    await emit_to_topics(tx, topics=[APPROVALS_TOPIC, DASHBOARD_TOPIC], type=type, data=change)

@@ -6,7 +6,12 @@ from typing import Literal
 from uuid import UUID
 
 from functions._shared.db.pool import DbConnection
-from functions._shared.events.outbox import emit_to_topics
+from functions._shared.events.outbox import (
+    NOTIFY_SQL,
+    event_rows,
+    insert_events_sql,
+    take_batched_events,
+)
 from functions._shared.events.schemas import (
     DASHBOARD_TOPIC,
     ConversationUpdated,
@@ -50,33 +55,37 @@ async def set_conversation_status(
     new_assignee = assignee_id if assignee_id is not None else conversation.assignee_id
     if status == conversation.status and new_assignee == conversation.assignee_id:
         return conversation
+    change = ConversationUpdated(
+        conversation_id=conversation.id,
+        status=status,
+        previous_status=conversation.status,
+        assignee_id=new_assignee,
+    )
+    # Known before the update (the caller holds the lock): the statement writes this event
+    # and those batched before it, instead of the commit writing them in a round trip more.
+    events = take_batched_events(tx) + event_rows(
+        [conversation_topic(conversation.id), DASHBOARD_TOPIC],
+        EventType.CONVERSATION_UPDATED,
+        change,
+    )
     row = await tx.fetchrow(
         f"""
-        update conversations
-        set status = $2, assignee_id = $3, updated_at = now(),
-            closed_at = case when $2 = 'closed' then now() else null end
-        where id = $1
-        returning {_COLUMNS}
+        with updated as (
+            update conversations
+            set status = $2, assignee_id = $3, updated_at = now(),
+                closed_at = case when $2 = 'closed' then now() else null end
+            where id = $1
+            returning {_COLUMNS}
+        ), announced as ({insert_events_sql("$4")})
+        select {_COLUMNS} from updated, {NOTIFY_SQL}
         """,
         conversation.id,
         status,
         new_assignee,
+        events,
     )
     assert row is not None  # the caller holds the row's lock
-    updated = Conversation(**dict(row))
-    change = ConversationUpdated(
-        conversation_id=updated.id,
-        status=updated.status,
-        previous_status=conversation.status,
-        assignee_id=updated.assignee_id,
-    )
-    await emit_to_topics(
-        tx,
-        topics=[conversation_topic(updated.id), DASHBOARD_TOPIC],
-        type=EventType.CONVERSATION_UPDATED,
-        data=change,
-    )
-    return updated
+    return Conversation(**dict(row))
 
 
 async def record_activity(tx: DbConnection, conversation_id: UUID) -> None:
