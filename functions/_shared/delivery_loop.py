@@ -13,6 +13,7 @@ import httpx
 import structlog
 
 from functions._shared.db.pool import DbPool
+from functions._shared.outbound_http import async_client
 from functions._shared.settings import Settings
 
 logger = structlog.get_logger(__name__)
@@ -40,7 +41,7 @@ class DeliveryLoop:
         raise NotImplementedError
 
     def new_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient()
+        return async_client()
 
     @property
     def running(self) -> bool:

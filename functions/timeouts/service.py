@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import structlog
 
 from functions._shared.db.pool import (
@@ -32,6 +31,7 @@ from functions._shared.hitl.conversations import lock_conversation, set_conversa
 from functions._shared.hitl.messages import deliver_message, message_payload
 from functions._shared.hitl.texts import Notice, customer_text
 from functions._shared.jobs import requeue_stale_jobs
+from functions._shared.outbound_http import async_client
 from functions._shared.settings import Settings
 from functions.timeouts import queries
 
@@ -190,7 +190,7 @@ async def sweep_stale_jobs(pool: DbPool, settings: Settings) -> Counts:
 async def sweep_callbacks(pool: DbPool, settings: Settings) -> Counts:
     """Send due callbacks (the gateway's CallbackSender does this continuously; this sweep is
     for instances without it, such as a Lambda deployment)."""
-    async with httpx.AsyncClient() as client:
+    async with async_client() as client:
         attempted = await deliver_due_callbacks(
             pool, client=client, settings=settings, limit=settings.sweep_batch_size
         )

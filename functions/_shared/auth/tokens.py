@@ -18,6 +18,7 @@ import structlog
 
 from functions._shared.auth.local_secret import load_or_create_local_secret
 from functions._shared.errors import DependencyUnavailable, NotAuthenticated
+from functions._shared.outbound_http import async_client
 from functions._shared.settings import Settings
 
 logger = structlog.get_logger(__name__)
@@ -97,7 +98,7 @@ class JwksCache:
 
     async def _refresh(self) -> None:
         try:
-            async with httpx.AsyncClient(timeout=self.timeout_seconds) as client:
+            async with async_client(timeout=self.timeout_seconds) as client:
                 response = await client.get(self.url)
                 response.raise_for_status()
                 document = response.json()

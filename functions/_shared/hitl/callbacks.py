@@ -31,6 +31,7 @@ from functions._shared.auth.local_secret import load_or_create_secret
 from functions._shared.db.pool import DbConnection, DbPool
 from functions._shared.delivery_loop import DeliveryLoop
 from functions._shared.errors import InvalidInput
+from functions._shared.outbound_http import async_client
 from functions._shared.settings import Settings
 
 logger = structlog.get_logger(__name__)
@@ -288,7 +289,7 @@ class CallbackSender(DeliveryLoop):
     _BATCH = 20
 
     def new_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(follow_redirects=False)
+        return async_client(follow_redirects=False)
 
     def interval_seconds(self) -> float:
         return self._settings.callback_poll_seconds
