@@ -199,6 +199,9 @@ def test_several_workers_share_the_port_a_dead_one_is_replaced_and_all_stop_toge
             process.kill()
             process.wait()
     assert process.returncode == 0
+    # The embedded server stopped with the last process, although the killed worker never let
+    # go of its handle (pgserver would have counted it forever).
+    assert not (Path(embedded_env["DATA_DIR"]) / "pg" / "postmaster.pid").exists()
     assert not any(child.is_running() for child in replaced)
     assert "gateway_worker_died" in output
     assert "Traceback" not in output
