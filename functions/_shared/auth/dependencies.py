@@ -13,31 +13,32 @@ from functions._shared.errors import NotAuthenticated, PermissionDenied
 _bearer = HTTPBearer(auto_error=False, description="A JWT: Supabase Auth or minted by ccos.")
 
 
-async def get_token_verifier(request: Request) -> TokenVerifier:
+# Each dependency is a node FastAPI solves on every request: the chain is kept short (the token
+# verifier is read from the app's state here, not through a dependency of its own).
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def token_verifier(request: Request) -> TokenVerifier:
     verifier: TokenVerifier = request.app.state.token_verifier
     return verifier
 
 
-async def get_optional_principal(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    verifier: Annotated[TokenVerifier, Depends(get_token_verifier)],
-) -> Principal | None:
+async def get_optional_principal(request: Request, credentials: Credentials) -> Principal | None:
     if credentials is None:
         return None
-    return await verifier.verify(credentials.credentials)
+    return await token_verifier(request).verify(credentials.credentials)
 
 
-async def get_principal(
-    principal: Annotated[Principal | None, Depends(get_optional_principal)],
-) -> Principal:
+async def get_principal(request: Request, credentials: Credentials) -> Principal:
+    principal = await get_optional_principal(request, credentials)
     if principal is None:
         raise NotAuthenticated("A bearer token is required.", code="missing_token")
     return principal
 
 
 async def get_stream_principal(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    verifier: Annotated[TokenVerifier, Depends(get_token_verifier)],
+    request: Request,
+    credentials: Credentials,
     access_token: Annotated[
         str | None,
         Query(
@@ -49,13 +50,16 @@ async def get_stream_principal(
     token = credentials.credentials if credentials is not None else access_token
     if not token:
         raise NotAuthenticated("A bearer token is required.", code="missing_token")
-    return await verifier.verify(token)
+    return await token_verifier(request).verify(token)
 
 
-def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
+def require_roles(
+    *roles: Role,
+) -> Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[Principal]]:
     allowed = frozenset(roles)
 
-    async def check_role(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def check_role(request: Request, credentials: Credentials) -> Principal:
+        principal = await get_principal(request, credentials)
         if principal.role not in allowed:
             raise PermissionDenied(
                 f"This requires one of the roles: {', '.join(sorted(allowed))}.",
