@@ -128,9 +128,14 @@ async def sequence_ready_events(connection: DbConnection) -> int:
     async with connection.transaction():
         # One statement: its snapshot is taken before the lock is granted, so the horizon may
         # be older than it could be: later events merely wait for the next pass.
+        # No bitmap scan for this transaction: the partial index of unsequenced events keeps an
+        # entry for every event sequenced since the last vacuum, and only a plain index scan
+        # marks those dead and skips them afterwards; a bitmap scan rechecked every one of them
+        # on every pass (thousands of heap rows for the handful of new events under load).
         locked = await connection.fetchrow(
             "select pg_try_advisory_xact_lock($1) as locked,"
-            " pg_snapshot_xmin(pg_current_snapshot()) as horizon",
+            " pg_snapshot_xmin(pg_current_snapshot()) as horizon,"
+            " set_config('enable_bitmapscan', 'off', true)",
             _SEQUENCER_LOCK_KEY,
         )
         assert locked is not None
