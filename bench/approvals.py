@@ -476,6 +476,11 @@ async def database_state(
             "select count(*) from callback_deliveries"
         ),
         "callback_attempts": await connection.fetchval("select count(*) from callback_attempts"),
+        # Each pass of an event relay's sequencer updates this one row once (since the seed).
+        "sequencer_passes": await connection.fetchval(
+            "select n_tup_upd from pg_stat_user_tables where relname = 'event_sequencer'"
+        ),
+        "events_written": await connection.fetchval("select count(*) from event_outbox"),
     }
 
 

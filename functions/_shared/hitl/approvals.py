@@ -11,7 +11,7 @@ change (the payload from the SQL function ``ccos_approval_change``). Callers loc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from uuid import UUID
 
 from functions._shared.db.pool import DbConnection
@@ -364,11 +364,13 @@ async def claim_next_unassigned(
     return await _transition(
         tx,
         target="""select id as target_id from approvals
-            where status = 'pending' and assignee_id is null and ($2::text is null or kind = $2)
+            where status = 'pending' and assignee_id is null and kind = any($2::text[])
             order by deadline_at asc nulls last, created_at, id
             limit 1
             for update skip locked""",
-        target_argument=kind,
+        # A list, not "$2 is null or kind = $2": Postgres then reuses one generic plan instead
+        # of planning this statement again on every claim.
+        target_argument=[kind] if kind is not None else list(get_args(ApprovalKind)),
         from_status="pending",
         assignments="assignee_id = $3",
         arguments=[assignee_id],
