@@ -3,9 +3,10 @@
 -- then one round trip (functions/_shared/hitl/approvals.py). Same keys and the same text as the
 -- API's ApprovalChange model gives (a test compares them), timestamps included.
 
--- A timestamp as the API writes one: UTC, 'Z', microseconds only when there are any.
+-- A timestamp as the API writes one: UTC, 'Z', microseconds only when there are any; null for
+-- null. Not declared strict, so that Postgres inlines it into the statements that call it.
 create function public.ccos_json_timestamp(t timestamptz) returns text
-language sql stable strict
+language sql stable
 as $$
     select to_char(t at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
         || case when extract(microseconds from t)::bigint % 1000000 = 0 then ''
