@@ -41,6 +41,7 @@ test: lint typecheck pytest
 # run it alone on the machine (the figures are timings).
 bench: install
 	$(BIN)/python bench/cold_start.py --runs 5
+	$(BIN)/python bench/framework_overhead.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/retrieval_eval.py
 	$(BIN)/python bench/retrieval_speed.py
