@@ -57,6 +57,10 @@ def summary_view(approval: Approval) -> ApprovalSummary:
     return ApprovalSummary.model_validate(approval, from_attributes=True)
 
 
+def _no_such_approval() -> NotFound:
+    return NotFound("No such approval.", code="approval_not_found")
+
+
 async def list_queue(
     connection: DbConnection,
     *,
@@ -87,7 +91,7 @@ async def approval_detail(
     approval = await find_approval(connection, approval_id)
     # A service or admin polling its own request may read it; other services learn nothing.
     if approval is None or (not principal.is_staff and approval.requester_id != principal.subject):
-        raise NotFound("No such approval.", code="approval_not_found")
+        raise _no_such_approval()
     messages: list[StoredMessage] = []
     conversation_status = None
     if approval.conversation_id is not None:
@@ -118,7 +122,7 @@ async def _locked_pending(tx: DbConnection, approval_id: UUID) -> Approval:
 
 def _pending(approval: Approval | None) -> Approval:
     if approval is None:
-        raise NotFound("No such approval.", code="approval_not_found")
+        raise _no_such_approval()
     if approval.status != "pending":
         raise Conflict(
             f"The approval is already {approval.status}.",
@@ -205,8 +209,9 @@ async def decide(
     body: DecisionRequest,
 ) -> ApprovalSummary:
     locked = await lock_for_decision(tx, approval_id)
-    approval = _pending(locked.approval if locked is not None else None)
-    assert locked is not None
+    if locked is None:
+        raise _no_such_approval()
+    approval = _pending(locked.approval)
     if approval.assignee_id not in (None, principal.subject) and (
         principal.role not in SUPERVISING_ROLES
     ):
