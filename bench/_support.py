@@ -1,6 +1,9 @@
-"""Shared set-up for the benchmarks: a fresh, migrated database on the embedded server."""
+"""Shared set-up for the benchmarks: a fresh, migrated database on the embedded server, and the
+gateway as its own process (`ccos serve`)."""
 
 import asyncio
+import os
+import subprocess
 import sys
 import time
 import uuid
@@ -9,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
+import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -53,3 +57,53 @@ def reference_loop_ms(iterations: int = 5_000_000, runs: int = 3) -> float:
 
 def bench_settings(database_url: str, **overrides: object) -> Settings:
     return Settings(_env_file=None, database_url=database_url, log_level="WARNING", **overrides)  # type: ignore[arg-type]
+
+
+CCOS = str(Path(sys.executable).parent / "ccos")
+
+
+def start_gateway(
+    *, port: int, log_path: Path, env: dict[str, str], workers: int = 1
+) -> "subprocess.Popen[bytes]":
+    """`ccos serve` on 127.0.0.1:``port`` with ``env`` over ours, its output in ``log_path``;
+    request logging off (WARNING): the figures are the server's work, not its log's."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [CCOS, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+            cwd=REPO_ROOT,
+            env={**os.environ, "LOG_LEVEL": "WARNING", **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop_gateway(gateway: "subprocess.Popen[bytes]") -> None:
+    if gateway.poll() is None:
+        gateway.terminate()
+        try:
+            gateway.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            gateway.kill()
+            gateway.wait()
+
+
+def log_tail(log_path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+async def wait_ready(base_url: str, gateway: "subprocess.Popen[bytes]", log_path: Path) -> None:
+    """Until /readyz answers 200; the log's tail in the error if the gateway exits or hangs."""
+    async with httpx.AsyncClient(timeout=2) as client:
+        for _ in range(1200):
+            if gateway.poll() is not None:
+                raise RuntimeError(f"ccos serve exited:\n{log_tail(log_path)}")
+            try:
+                if (await client.get(f"{base_url}/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"gateway not ready after 60 s:\n{log_tail(log_path)}")

@@ -47,7 +47,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
-import httpx
 import uvloop
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -63,11 +62,17 @@ from bench._measure import (  # noqa: E402
     process_cpu_seconds,
     tree_cpu_seconds,
 )
-from bench._support import fresh_database, reference_loop_ms  # noqa: E402
+from bench._support import (  # noqa: E402
+    fresh_database,
+    log_tail,
+    reference_loop_ms,
+    start_gateway,
+    stop_gateway,
+    wait_ready,
+)
 from functions._shared.auth.tokens import Role, mint_token  # noqa: E402
 from functions._shared.settings import Settings  # noqa: E402
 
-CCOS = str(Path(sys.executable).parent / "ccos")
 RESULTS = BENCH_DIR / "results" / "approvals.json"
 TARGET_DECISIONS_PER_SECOND = 300.0
 TARGET_P99_MS = 100.0
@@ -316,57 +321,14 @@ async def agent_loop(agent: Agent, tally: Tally, target: int, flow: str = "next"
 # --- processes and CPU ----------------------------------------------------------------------
 
 
-def start_gateway(
-    database_url: str, data_dir: Path, port: int, log_path: Path, workers: int
-) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
+def gateway_env(database_url: str, data_dir: Path) -> dict[str, str]:
+    return {
         "DATABASE_URL": database_url,
         "DATA_DIR": str(data_dir),
-        "LOG_LEVEL": "WARNING",
         "DATABASE_POOL_MAX_SIZE": "20",
         # Kiwi (the KB's Korean analyser) loads at start-up, before the run, not during it.
         "KIWI_WARM_UP_DELAY_SECONDS": "0",
     }
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [CCOS, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def stop_gateway(gateway: subprocess.Popen[bytes]) -> None:
-    if gateway.poll() is None:
-        gateway.terminate()
-        try:
-            gateway.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
-            gateway.wait()
-
-
-def log_tail(log_path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-async def wait_ready(base_url: str, gateway: subprocess.Popen[bytes], log_path: Path) -> None:
-    async with httpx.AsyncClient(timeout=2) as client:
-        for _ in range(1200):
-            if gateway.poll() is not None:
-                raise RuntimeError(f"ccos serve exited:\n{log_tail(log_path)}")
-            try:
-                if (await client.get(f"{base_url}/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError(f"gateway not ready after 60 s:\n{log_tail(log_path)}")
 
 
 async def backend_pids(connection: "asyncpg.Connection[asyncpg.Record]") -> list[int]:
@@ -538,7 +500,12 @@ async def run(arguments: argparse.Namespace) -> dict[str, Any]:
                 seeded_at = await connection.fetchval("select clock_timestamp()")
                 port = free_port()
                 base_url = f"http://127.0.0.1:{port}"
-                gateway = start_gateway(database_url, data_dir, port, log_path, arguments.workers)
+                gateway = start_gateway(
+                    port=port,
+                    log_path=log_path,
+                    env=gateway_env(database_url, data_dir),
+                    workers=arguments.workers,
+                )
                 await wait_ready(base_url, gateway, log_path)
                 await asyncio.sleep(3)  # Kiwi's warm-up, so it does not run during the run
 

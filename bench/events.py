@@ -20,8 +20,8 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,19 +29,18 @@ from datetime import datetime
 from pathlib import Path
 
 import asyncpg
-import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench._measure import free_port, percentile_ms  # noqa: E402
+from bench._support import start_gateway, stop_gateway, wait_ready  # noqa: E402
 from functions._shared.auth.tokens import Role, mint_token  # noqa: E402
 from functions._shared.db.migrations import migrate_database  # noqa: E402
 from functions._shared.db.pool import init_connection, resolve_database_url  # noqa: E402
 from functions._shared.events import EventType, conversation_topic, emit  # noqa: E402
 from functions._shared.events.schemas import ConversationUpdated  # noqa: E402
 from functions._shared.settings import Settings  # noqa: E402
-
-CCOS = str(Path(sys.executable).parent / "ccos")
 
 
 @dataclass
@@ -65,35 +64,6 @@ class Deliveries:
         self.count = 0
         self.expected = expected
         self.arrived.clear()
-
-
-def start_gateway(database_url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "LOG_LEVEL": "WARNING",
-        # Steady state is measured: Kiwi (the KB's Korean analyser) loads at once, not mid-run.
-        "KIWI_WARM_UP_DELAY_SECONDS": "0",
-    }
-    return subprocess.Popen(
-        [CCOS, "serve", "--port", str(port)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-async def wait_ready(base_url: str) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            try:
-                if (await client.get(f"{base_url}/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError("gateway did not become ready")
 
 
 async def subscribe(
@@ -148,18 +118,19 @@ async def emit_events(
     return started
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 async def run(arguments: argparse.Namespace) -> dict[str, object]:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     database_url = await resolve_database_url(settings)
     await migrate_database(settings)
-    port = 18000 + os.getpid() % 1000
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    gateway = start_gateway(database_url, port)
+    log_path = Path(tempfile.mkdtemp(prefix="ccos-bench-events-")) / "gateway.log"
+    # Steady state is measured: Kiwi (the KB's Korean analyser) loads at once, not mid-run.
+    gateway = start_gateway(
+        port=port,
+        log_path=log_path,
+        env={"DATABASE_URL": database_url, "KIWI_WARM_UP_DELAY_SECONDS": "0"},
+    )
     token = mint_token(settings, role=Role.AGENT, ttl_seconds=3600)
     conversations = [uuid.uuid4() for _ in range(arguments.streams)]
     deliveries = Deliveries()
@@ -167,7 +138,7 @@ async def run(arguments: argparse.Namespace) -> dict[str, object]:
         database_url, min_size=arguments.writers, max_size=arguments.writers, init=init_connection
     )
     try:
-        await wait_ready(base_url)
+        await wait_ready(base_url, gateway, log_path)
         await asyncio.sleep(4)  # let the warm-up finish before measuring
         opened = [asyncio.Event() for _ in conversations]
         streams = [
@@ -185,7 +156,7 @@ async def run(arguments: argparse.Namespace) -> dict[str, object]:
         )
         await asyncio.wait_for(deliveries.arrived.wait(), timeout=120)
         throughput = arguments.events / (deliveries.last_received - started)
-        saturated_p99 = percentile(deliveries.latencies, 0.99)
+        saturated_p99_ms = percentile_ms(deliveries.latencies, 0.99)
 
         paced = int(arguments.rate * arguments.seconds)
         deliveries.reset(paced)
@@ -199,19 +170,18 @@ async def run(arguments: argparse.Namespace) -> dict[str, object]:
         await asyncio.gather(*streams, return_exceptions=True)
     finally:
         await pool.close()
-        gateway.terminate()
-        gateway.wait(timeout=30)
+        stop_gateway(gateway)
 
     return {
         "streams": arguments.streams,
         "writers": arguments.writers,
         "throughput_events": arguments.events,
         "throughput_events_per_second": round(throughput),
-        "throughput_p99_ms": round(saturated_p99 * 1000, 1),
+        "throughput_p99_ms": saturated_p99_ms,
         "paced_rate_per_second": arguments.rate,
         "paced_events": paced,
         "paced_p50_ms": round(statistics.median(paced_latencies) * 1000, 1),
-        "paced_p99_ms": round(percentile(paced_latencies, 0.99) * 1000, 1),
+        "paced_p99_ms": percentile_ms(paced_latencies, 0.99),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
         "date": time.strftime("%Y-%m-%d"),
