@@ -77,14 +77,15 @@ def start_gateway(
         )
 
 
-def stop_gateway(gateway: "subprocess.Popen[bytes]") -> None:
-    if gateway.poll() is None:
-        gateway.terminate()
+def stop_process(process: "subprocess.Popen[bytes]", *, timeout_seconds: float = 30) -> None:
+    """SIGTERM (a clean stop), SIGKILL if it has not ended within the timeout."""
+    if process.poll() is None:
+        process.terminate()
         try:
-            gateway.wait(timeout=30)
+            process.wait(timeout=timeout_seconds)
         except subprocess.TimeoutExpired:
-            gateway.kill()
-            gateway.wait()
+            process.kill()
+            process.wait()
 
 
 def log_tail(log_path: Path, lines: int = 30) -> str:

@@ -67,7 +67,7 @@ from bench._support import (  # noqa: E402
     log_tail,
     reference_loop_ms,
     start_gateway,
-    stop_gateway,
+    stop_process,
     wait_ready,
 )
 from functions._shared.auth.tokens import Role, mint_token  # noqa: E402
@@ -531,7 +531,7 @@ async def run(arguments: argparse.Namespace) -> dict[str, Any]:
             finally:
                 await connection.close()
                 if gateway is not None:
-                    stop_gateway(gateway)
+                    stop_process(gateway)
 
     decisions_per_second = tally.decisions / wall
     decision = latency_figures(tally.decision_latencies)

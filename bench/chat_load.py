@@ -59,6 +59,7 @@ from _measure import (
     process_cpu_seconds,
     tree_cpu_seconds,
 )
+from _support import stop_process, wait_ready
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -291,13 +292,7 @@ class Children:
         process = self.processes.pop(name, None)
         if process is None:
             return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, timeout_seconds=20)
         if process.stdout is not None:
             process.stdout.close()
 
@@ -349,17 +344,8 @@ async def start_gateway(children: Children, name: str, env: dict[str, str]) -> i
     process = children.start(
         name, [CCOS, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env
     )
-    async with httpx.AsyncClient(timeout=2) as client:
-        for _ in range(1200):
-            if process.poll() is not None:
-                raise RuntimeError(f"ccos serve exited:\n{children.log_tail(name)}")
-            try:
-                if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                    return port
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError(f"gateway not ready after 60 s:\n{children.log_tail(name)}")
+    await wait_ready(f"http://127.0.0.1:{port}", process, children.log_dir / f"{name}.log")
+    return port
 
 
 async def fake_stats(port: int) -> Counter[str]:

@@ -34,7 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench._measure import free_port, percentile_ms  # noqa: E402
-from bench._support import start_gateway, stop_gateway, wait_ready  # noqa: E402
+from bench._support import start_gateway, stop_process, wait_ready  # noqa: E402
 from functions._shared.auth.tokens import Role, mint_token  # noqa: E402
 from functions._shared.db.migrations import migrate_database  # noqa: E402
 from functions._shared.db.pool import init_connection, resolve_database_url  # noqa: E402
@@ -170,7 +170,7 @@ async def run(arguments: argparse.Namespace) -> dict[str, object]:
         await asyncio.gather(*streams, return_exceptions=True)
     finally:
         await pool.close()
-        stop_gateway(gateway)
+        stop_process(gateway)
 
     return {
         "streams": arguments.streams,
