@@ -31,29 +31,24 @@ class InvalidEventError(ValueError):
     """An event whose topic or payload does not match the published contract."""
 
 
-def _check_event(topic: str, type: EventType, data: _Payload) -> None:
-    if not is_valid_topic(topic):
-        raise InvalidEventError(f"Unknown topic {topic!r}")
-    if type in _STREAM_ONLY_TYPES or not isinstance(data, EVENT_PAYLOADS[type]):
-        raise InvalidEventError(f"{type} does not carry {data.__class__.__name__}")
-    if topic_kind(topic) not in EVENT_TOPIC_KINDS[type]:
-        raise InvalidEventError(f"{type} is not sent to {topic_kind(topic)} topics")
+def check_topics(topics: list[str], type: EventType) -> None:
+    """The topics ``type`` may be sent to, per the contract (a SQL statement builds the payload
+    of some events: this much is checked for them too)."""
+    for topic in topics:
+        if not is_valid_topic(topic):
+            raise InvalidEventError(f"Unknown topic {topic!r}")
+        if topic_kind(topic) not in EVENT_TOPIC_KINDS[type]:
+            raise InvalidEventError(f"{type} is not sent to {topic_kind(topic)} topics")
 
 
 def event_rows(topics: list[str], type: EventType, data: _Payload) -> list[dict[str, Any]]:
     """The outbox rows (``{topic, type, data}``) of one event on ``topics``, checked against the
     contract; the payload as it is now, whatever happens to ``data`` later."""
-    for topic in topics:
-        _check_event(topic, type, data)
+    if type in _STREAM_ONLY_TYPES or not isinstance(data, EVENT_PAYLOADS[type]):
+        raise InvalidEventError(f"{type} does not carry {data.__class__.__name__}")
+    check_topics(topics, type)
     payload = data.model_dump(mode="json")
     return [{"topic": topic, "type": type.value, "data": payload} for topic in topics]
-
-
-def check_topics(topics: list[str], type: EventType) -> None:
-    """For events whose payload a SQL statement builds: their topics and type, at least."""
-    for topic in topics:
-        if not is_valid_topic(topic) or topic_kind(topic) not in EVENT_TOPIC_KINDS[type]:
-            raise InvalidEventError(f"{type} is not sent to {topic!r}")
 
 
 async def emit_to_topics(
