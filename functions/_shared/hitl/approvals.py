@@ -67,15 +67,7 @@ class Approval:
     updated_at: datetime
 
     def citations(self) -> list[Citation]:
-        return [
-            Citation(
-                document_id=UUID(c["document_id"]),
-                title=c["title"],
-                chunk_id=UUID(c["chunk_id"]),
-                score=c["score"],
-            )
-            for c in self.draft_citations
-        ]
+        return [Citation.from_json(c) for c in self.draft_citations]
 
 
 _COLUMNS = (

@@ -37,6 +37,16 @@ class Citation:
             "score": self.score,
         }
 
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> "Citation":
+        """From ``as_json``'s form, as the database keeps it (a draft's, an aggregate's)."""
+        return cls(
+            document_id=UUID(value["document_id"]),
+            title=value["title"],
+            chunk_id=UUID(value["chunk_id"]),
+            score=value["score"],
+        )
+
 
 @dataclass(frozen=True)
 class StoredMessage:
@@ -156,14 +166,6 @@ async def conversation_messages(
     for row in rows:
         fields = dict(row)
         del fields["position"]
-        citations = [
-            Citation(
-                document_id=UUID(c["document_id"]),
-                title=c["title"],
-                chunk_id=UUID(c["chunk_id"]),
-                score=c["score"],
-            )
-            for c in fields.pop("citations")
-        ]
+        citations = [Citation.from_json(c) for c in fields.pop("citations")]
         messages.append(StoredMessage(**fields, citations=citations))
     return messages
