@@ -122,8 +122,9 @@ def before_commit_batch(connection: DbConnection, flush: Flush) -> list[Any] | N
     """The list whose items ``flush(connection, items)`` writes in one statement just before the
     ``transaction()`` holding ``connection`` commits; None outside one (write at once then).
 
-    Why: a decision emits three events (approval, message, conversation); one insert for all
-    of them is two round trips fewer in the transaction that holds the rows' locks. A
+    Why: a transaction's events (a message's, a conversation's) then cost one insert, or none
+    when a later statement takes them along (``take_batched_events``), instead of a round trip
+    each while the transaction holds its rows' locks. A
     savepoint rolled back inside the transaction does not take its batched items with it:
     nothing that batches runs inside one."""
     batches = _BEFORE_COMMIT.get(id(connection))
